@@ -1,0 +1,92 @@
+# mpkigw — mobile SIM-PKI authentication gateway.
+# `make` builds, `make run` runs the demo, `make check` runs every test,
+# `make bench` measures against nghttpd. See README.md.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+BUILD ?= build
+else
+# A sanitizer build lives in its own directory so that it never mixes objects
+# with the normal build.
+BUILD ?= build/san-$(subst $(comma),-,$(SANITIZE))
+endif
+comma := ,
+
+CC ?= cc
+PKGS := libnghttp2 libevent_openssl libevent_pthreads jansson libconfig sqlite3 openssl
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+        -Wpointer-arith -Wwrite-strings -Wvla -Wundef
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -pthread -MMD -MP -Igateway
+CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread -lm
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CFLAGS += -DMPKIGW_VERSION='"0.1.0 ($(VERSION))"'
+
+GW_SRCS := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+GW_OBJS := $(GW_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*/*_test.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+
+.PHONY: all deps run check bench unit clean format-check lint setup
+all: $(BUILD)/mpkigw $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libgw.a: $(GW_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mpkigw: $(BUILD)/gateway/main.o $(BUILD)/libgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/libgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%_test.o: CFLAGS += -Itests
+
+# Installs the Debian packages the project needs (only those missing).
+deps:
+	@bash scripts/deps.sh
+
+# First-run set-up of the demo under var/: TLS certificate and config, made once.
+setup: all
+	@bash scripts/setup.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/setup.sh
+	@bash scripts/run.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash tests/bench/run.sh
+
+format-check:
+	clang-format --dry-run --Werror gateway/*.c gateway/*.h tests/unit/*/*.c tests/*.h
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
+	  --suppress=missingIncludeSystem -Igateway gateway
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

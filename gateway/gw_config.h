@@ -1,0 +1,73 @@
+/* gw_config.h — the gateway's configuration.
+ *
+ * The file is libconfig syntax (groups of `key = value;`), see
+ * configs/mpkigw.conf. Every key is listed once in a static table in
+ * gw_config.c with its type, bounds and default. Unknown keys, wrong types
+ * and out-of-range values stop start-up with "file:line: reason". Relative
+ * paths in the file are resolved against the directory of the file. */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+
+#include "gw_log.h"
+
+typedef struct gw_config {
+  char *path; /* the file it was read from (absolute) */
+
+  /* server */
+  char *listen_host;     /* server.listen "host:port", default 127.0.0.1:8443 */
+  int listen_port;
+  char *h2c_host;        /* server.h2c_listen, "" = off (default) */
+  int h2c_port;          /* 0 when off */
+  int workers;           /* server.workers, 0 in the file = number of cores */
+  int shutdown_grace_ms; /* server.shutdown_grace_ms */
+  int housekeeping_ms;   /* server.housekeeping_interval_ms */
+
+  /* tls */
+  char *tls_cert;      /* tls.certificate (PEM chain), required */
+  char *tls_key;       /* tls.private_key (PEM), required */
+  int tls_min_version; /* tls.min_version "1.2" | "1.3" as 0x0303 / 0x0304 */
+
+  /* limits */
+  int max_connections;        /* limits.max_connections */
+  int max_connections_per_ip; /* limits.max_connections_per_ip (>= 1) */
+  int max_concurrent_streams; /* limits.max_concurrent_streams */
+  int max_header_list_size;   /* limits.max_header_list_size, bytes */
+  int max_header_count;       /* limits.max_header_count */
+  size_t max_body_size;       /* limits.max_body_size, bytes, default cap */
+  size_t max_output_buffer;   /* limits.max_output_buffer, bytes per conn */
+  int handshake_timeout_ms;   /* limits.handshake_timeout_ms */
+  int header_timeout_ms;      /* limits.header_timeout_ms */
+  int request_timeout_ms;     /* limits.request_timeout_ms (whole request) */
+  int idle_timeout_ms;        /* limits.idle_timeout_ms */
+  int settings_ack_timeout_ms;/* limits.settings_ack_timeout_ms */
+  int stream_error_budget;    /* limits.stream_error_budget per connection */
+  int reset_burst;            /* limits.stream_reset_burst */
+  int reset_rate;             /* limits.stream_reset_rate, per second */
+
+  /* log */
+  gw_log_level log_level; /* log.level "debug"|"info"|"warn"|"error" */
+  char *log_file;         /* log.file, "" = stderr */
+  int access_log;         /* log.access true|false */
+
+  /* store */
+  char *store_backend;    /* store.backend, "sqlite" */
+  char *store_path;       /* store.path */
+  int store_busy_timeout_ms; /* store.busy_timeout_ms */
+} gw_config;
+
+/* Reads and validates |path|. On success stores a new config in |*out| and
+ * returns GW_OK. On failure returns GW_ERR_CONFIG (or GW_ERR_NOMEM, GW_ERR_IO)
+ * and writes "file:line: reason" to |err| (|errlen| bytes, NUL-terminated);
+ * |*out| is left untouched. */
+int gw_config_load(gw_config **out, const char *path, char *err, size_t errlen);
+
+/* Frees a config; NULL is a no-op. */
+void gw_config_del(gw_config *cfg);
+
+/* Writes every key with its type, bounds and default to |fp|, one per line
+ * (used by `mpkigw --help-config`). */
+void gw_config_print_keys(void *fp);
+
+#endif

@@ -1,0 +1,49 @@
+/* gw_log.h — structured log lines (logfmt).
+ *
+ * Each line: ts=<RFC 3339 UTC> level=<lvl> msg="<text>" key=value ...
+ * Callers format the key=value part; values that come from the network must
+ * go through gw_log_quote() so that a client cannot forge log lines. Check
+ * the level before formatting: use the GW_LOG macro. Secrets are never
+ * passed here. Thread-safe. */
+#ifndef GW_LOG_H
+#define GW_LOG_H
+
+#include <stddef.h>
+
+typedef enum {
+  GW_LOG_DEBUG = 0,
+  GW_LOG_INFO = 1,
+  GW_LOG_WARN = 2,
+  GW_LOG_ERROR = 3
+} gw_log_level;
+
+/* Directs the log to |path| (appended, created 0640) or, when NULL or "", to
+ * stderr; sets the minimum level. Returns GW_OK or GW_ERR_IO. */
+int gw_log_open(const char *path, gw_log_level level);
+
+/* Reopens the file (after rotation); a no-op for stderr. */
+int gw_log_reopen(void);
+
+void gw_log_close(void);
+
+/* Parses "debug"|"info"|"warn"|"error". Returns GW_OK or GW_ERR_INVALID. */
+int gw_log_level_parse(const char *s, gw_log_level *out);
+
+extern int gw_log_min_level;
+
+void gw_log_write(gw_log_level level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes |src| (|n| bytes) into |dst| as a double-quoted logfmt value,
+ * escaping quotes, backslashes and control bytes, truncated to fit |cap|.
+ * Returns |dst|. */
+char *gw_log_quote(char *dst, size_t cap, const char *src, size_t n);
+
+#define GW_LOG(level, msg, ...)                                             \
+  do {                                                                      \
+    if ((int)(level) >= gw_log_min_level) {                                 \
+      gw_log_write((level), (msg), __VA_ARGS__);                            \
+    }                                                                       \
+  } while (0)
+
+#endif
