@@ -24,9 +24,11 @@ typedef struct gw_form {
 
 /* Parses |n| bytes at |s| (need not be NUL-terminated) into |f|, which the
  * caller owns and must release with gw_form_free() even after an error.
+ * |f| must be zero-initialised or freed: its old content is not freed.
  * Empty segments ("a=1&&b=2") are skipped; a pair without '=' has the
  * value "". Returns GW_OK, GW_ERR_INVALID (bad escape or NUL byte),
- * GW_ERR_TOO_LARGE (more than GW_FORM_MAX_PAIRS pairs), GW_ERR_NOMEM. */
+ * GW_ERR_TOO_LARGE (more than GW_FORM_MAX_PAIRS pairs, or |n| over 1 MiB),
+ * GW_ERR_NOMEM. */
 int gw_form_parse(gw_form *f, const char *s, size_t n);
 
 void gw_form_free(gw_form *f);

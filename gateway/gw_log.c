@@ -114,6 +114,21 @@ char *gw_log_quote(char *dst, size_t cap, const char *src, size_t n) {
   return dst;
 }
 
+void gw_log_write_raw(const char *p, size_t n) {
+  ssize_t w;
+
+  pthread_mutex_lock(&log_lock);
+  while (n > 0) {
+    w = write(log_fd, p, n);
+    if (w <= 0) {
+      break;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  pthread_mutex_unlock(&log_lock);
+}
+
 void gw_log_write(gw_log_level level, const char *msg, const char *fmt, ...) {
   char line[4096], qmsg[512];
   struct timeval tv;

@@ -34,6 +34,10 @@ extern int gw_log_min_level;
 void gw_log_write(gw_log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Writes |n| bytes of already formatted lines (each ending in '\n') in one
+ * write; used for the buffered access log. */
+void gw_log_write_raw(const char *p, size_t n);
+
 /* Writes |src| (|n| bytes) into |dst| as a double-quoted logfmt value,
  * escaping quotes, backslashes and control bytes, truncated to fit |cap|.
  * Returns |dst|. */

@@ -29,7 +29,8 @@ typedef struct gw_route_match {
   const gw_route *route;
   size_t nparams;
   struct {
-    const char *name;  /* borrowed from the pattern */
+    const char *name;  /* borrowed from the pattern (a NUL-terminated copy
+                          the router owns, valid until gw_router_del) */
     char value[256];   /* decoded value */
   } params[GW_ROUTE_MAX_PARAMS];
   char allow[128];     /* on GW_ERR_METHOD: "GET, HEAD" for the Allow header */
@@ -43,7 +44,8 @@ void gw_router_del(gw_router *r);
 
 /* Adds a route; strings are borrowed and must outlive the router.
  * Returns GW_OK, GW_ERR_INVALID (pattern not starting with '/', malformed
- * "{", too many params, duplicate method+pattern) or GW_ERR_NOMEM. */
+ * "{", too many params, duplicate method+pattern) or GW_ERR_NOMEM.
+ * Patterns differing only in parameter names are duplicates. */
 int gw_router_add(gw_router *r, const char *method, const char *pattern,
                   gw_handler_fn handler, size_t max_body, const char *name);
 
@@ -52,7 +54,9 @@ int gw_router_add(gw_router *r, const char *method, const char *pattern,
  * GW_ERR_METHOD when patterns match but none for this method (m->allow
  * lists the methods that would); GW_ERR_INVALID for a path that is not
  * origin-form, too long, or a parameter with a bad escape or over 255
- * bytes decoded. */
+ * bytes decoded. Precedence (literal over parameter) is decided among the
+ * routes that fit |method|; a parameter that decodes to '/', NUL, "." or
+ * "..", and a path with a "." or ".." segment, are GW_ERR_INVALID. */
 int gw_router_match(const gw_router *r, const char *method, const char *path,
                     gw_route_match *m);
 

@@ -1,0 +1,837 @@
+/* gw_config.c — reads and validates the gateway's configuration file.
+ *
+ * libconfig does the parsing; this file owns the meaning. Every key is one
+ * row of config_keys[] below (name, type, bounds, default, where it is
+ * stored), in the manner of redis' static_configs[]: defaults, validation,
+ * `--help-config` output and freeing all come from that one table, so a key
+ * cannot be half-added. */
+#include "gw_config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "gw_err.h"
+
+/* How a value is written in the file (and checked). */
+typedef enum {
+  CT_INT,    /* integer within [min, max] */
+  CT_BYTES,  /* integer, or a string with suffix k / m, within [min, max] */
+  CT_BOOL,   /* true | false */
+  CT_STRING, /* any string */
+  CT_PATH,   /* string; relative paths are joined to the file's directory */
+  CT_ENUM,   /* one of choices[] */
+  CT_ADDR    /* "host:port"; host and port go to two fields */
+} cfg_type;
+
+/* How a value is stored in gw_config. */
+typedef enum {
+  ST_INT,   /* int */
+  ST_SIZE,  /* size_t */
+  ST_LEVEL, /* gw_log_level */
+  ST_STR    /* char *, owned by the config */
+} cfg_store;
+
+enum {
+  F_REQUIRED = 1 << 0, /* no default: the file must set it */
+  F_NONEMPTY = 1 << 1, /* "" is refused */
+  F_OFF = 1 << 2       /* CT_ADDR: "" means off (host "", port 0) */
+};
+
+typedef struct cfg_choice {
+  const char *name;
+  int value;
+} cfg_choice;
+
+typedef struct cfg_key {
+  const char *name; /* full dotted name, "group.key" */
+  cfg_type type;
+  cfg_store store;
+  unsigned flags;
+  long long min, max;        /* CT_INT, CT_BYTES */
+  long long idef;            /* default of CT_INT, CT_BYTES, CT_BOOL */
+  const char *sdef;          /* default of the string types; NULL = none */
+  const cfg_choice *choices; /* CT_ENUM, ended by a NULL name */
+  size_t off;                /* the field (CT_ADDR: the host) */
+  size_t off2;               /* CT_ADDR: the port (an int) */
+  const char *help;
+} cfg_key;
+
+/* offsetof() that fails to compile unless |field| has type |T|, so that the
+ * table cannot store an int into a size_t. */
+#define FIELD(field, T)                                                     \
+  (offsetof(gw_config, field) +                                             \
+   0 * sizeof(char[_Generic(((gw_config *)0)->field, T : 1, default : -1)]))
+
+#define KEY_INT(n, f, lo, hi, d, h)                                         \
+  {.name = (n), .type = CT_INT, .store = ST_INT, .min = (lo), .max = (hi),  \
+   .idef = (d), .off = FIELD(f, int), .help = (h)}
+#define KEY_BYTES(n, f, st, T, lo, hi, d, h)                                \
+  {.name = (n), .type = CT_BYTES, .store = (st), .min = (lo), .max = (hi),  \
+   .idef = (d), .off = FIELD(f, T), .help = (h)}
+#define KEY_BOOL(n, f, d, h)                                                \
+  {.name = (n), .type = CT_BOOL, .store = ST_INT, .min = 0, .max = 1,       \
+   .idef = (d), .off = FIELD(f, int), .help = (h)}
+#define KEY_PATH(n, f, fl, d, h)                                            \
+  {.name = (n), .type = CT_PATH, .store = ST_STR, .flags = (fl),            \
+   .sdef = (d), .off = FIELD(f, char *), .help = (h)}
+#define KEY_ENUM(n, f, st, T, ch, d, h)                                     \
+  {.name = (n), .type = CT_ENUM, .store = (st), .sdef = (d),                \
+   .choices = (ch), .off = FIELD(f, T), .help = (h)}
+#define KEY_ADDR(n, fh, fp, fl, d, h)                                       \
+  {.name = (n), .type = CT_ADDR, .store = ST_STR, .flags = (fl),            \
+   .sdef = (d), .off = FIELD(fh, char *), .off2 = FIELD(fp, int),           \
+   .help = (h)}
+
+#define KIB 1024LL
+#define MIB (1024LL * 1024LL)
+
+/* The longest path we will store; the OS refuses longer ones anyway. */
+#define CFG_PATH_MAX 4095
+/* Upper bound for server.workers. */
+#define CFG_WORKERS_MAX 1024
+
+static const cfg_choice tls_versions[] = {
+    {"1.2", 0x0303}, {"1.3", 0x0304}, {NULL, 0}};
+static const cfg_choice log_levels[] = {{"debug", GW_LOG_DEBUG},
+                                        {"info", GW_LOG_INFO},
+                                        {"warn", GW_LOG_WARN},
+                                        {"error", GW_LOG_ERROR},
+                                        {NULL, 0}};
+/* The value is unused: the backend is stored by name. */
+static const cfg_choice store_backends[] = {{"sqlite", 0}, {NULL, 0}};
+
+static const cfg_key config_keys[] = {
+    /* server */
+    KEY_ADDR("server.listen", listen_host, listen_port, F_NONEMPTY,
+             "127.0.0.1:8443", "TLS (h2) listen address"),
+    KEY_ADDR("server.h2c_listen", h2c_host, h2c_port, F_OFF, "",
+             "cleartext h2c listen address, \"\" = off"),
+    KEY_INT("server.workers", workers, 0, CFG_WORKERS_MAX, 0,
+            "event-loop threads, 0 = one per online CPU"),
+    KEY_INT("server.shutdown_grace_ms", shutdown_grace_ms, 0, 600000, 10000,
+            "ms to finish requests on shutdown"),
+    KEY_INT("server.housekeeping_interval_ms", housekeeping_ms, 10, 60000, 1000,
+            "ms between housekeeping runs (timeouts, expiry)"),
+
+    /* tls */
+    KEY_PATH("tls.certificate", tls_cert, F_REQUIRED | F_NONEMPTY, NULL,
+             "PEM certificate chain, leaf first"),
+    KEY_PATH("tls.private_key", tls_key, F_REQUIRED | F_NONEMPTY, NULL,
+             "PEM private key of the certificate"),
+    KEY_ENUM("tls.min_version", tls_min_version, ST_INT, int, tls_versions,
+             "1.2", "lowest TLS version accepted"),
+
+    /* limits */
+    KEY_INT("limits.max_connections", max_connections, 1, 1000000, 10000,
+            "open connections in all"),
+    KEY_INT("limits.max_connections_per_ip", max_connections_per_ip, 1,
+            1000000, 512, "open connections from one client address"),
+    KEY_INT("limits.max_concurrent_streams", max_concurrent_streams, 1, 10000,
+            100, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS"),
+    KEY_BYTES("limits.max_header_list_size", max_header_list_size, ST_INT, int,
+              1 * KIB, 256 * KIB, 16 * KIB,
+              "bytes of request headers (HTTP/2 header list size)"),
+    KEY_INT("limits.max_header_count", max_header_count, 1, 1000, 100,
+            "header fields in one request"),
+    KEY_BYTES("limits.max_body_size", max_body_size, ST_SIZE, size_t, 1 * KIB,
+              256 * MIB, 1 * MIB, "bytes of one request body"),
+    KEY_BYTES("limits.max_output_buffer", max_output_buffer, ST_SIZE, size_t,
+              16 * KIB, 256 * MIB, 1 * MIB,
+              "bytes queued for one connection before reading pauses"),
+    KEY_INT("limits.handshake_timeout_ms", handshake_timeout_ms, 100, 600000,
+            10000, "ms for the TLS handshake and client preface"),
+    KEY_INT("limits.header_timeout_ms", header_timeout_ms, 100, 600000, 10000,
+            "ms to receive a request's headers"),
+    KEY_INT("limits.request_timeout_ms", request_timeout_ms, 100, 3600000,
+            30000, "ms for a whole request"),
+    KEY_INT("limits.idle_timeout_ms", idle_timeout_ms, 1000, 3600000, 60000,
+            "ms a connection may stay without streams"),
+    KEY_INT("limits.settings_ack_timeout_ms", settings_ack_timeout_ms, 100,
+            600000, 10000, "ms for the peer to acknowledge SETTINGS"),
+    KEY_INT("limits.stream_error_budget", stream_error_budget, 1, 1000000, 100,
+            "stream errors before the connection is closed"),
+    KEY_INT("limits.stream_reset_burst", reset_burst, 1, 1000000, 1000,
+            "stream resets allowed in a burst (rapid-reset guard)"),
+    KEY_INT("limits.stream_reset_rate", reset_rate, 1, 1000000, 33,
+            "stream resets per second allowed after the burst"),
+
+    /* log */
+    KEY_ENUM("log.level", log_level, ST_LEVEL, gw_log_level, log_levels,
+             "info", "lowest level written"),
+    KEY_PATH("log.file", log_file, 0, "", "log file, \"\" = stderr"),
+    KEY_BOOL("log.access", access_log, 1, "one line per request"),
+
+    /* store */
+    KEY_ENUM("store.backend", store_backend, ST_STR, char *, store_backends,
+             "sqlite", "storage backend"),
+    KEY_PATH("store.path", store_path, F_NONEMPTY, "mpkigw.db",
+             "database file"),
+    KEY_INT("store.busy_timeout_ms", store_busy_timeout_ms, 0, 600000, 5000,
+            "ms to wait for a locked database"),
+};
+
+#define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* What one load needs to report errors and resolve paths. */
+typedef struct cfg_ctx {
+  const char *file; /* as the caller gave it; used in messages */
+  char *dir;        /* absolute directory of the file */
+  char *err;
+  size_t errlen;
+} cfg_ctx;
+
+/* Writes "file:line: reason" (or "file: reason" without a setting) to the
+ * caller's buffer. Returns |rv|. */
+static int cfg_fail(cfg_ctx *c, int rv, const config_setting_t *s,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int cfg_fail(cfg_ctx *c, int rv, const config_setting_t *s,
+                    const char *fmt, ...) {
+  va_list ap;
+  const char *file = c->file;
+  int n;
+
+  if (!c->err || c->errlen == 0) {
+    return rv;
+  }
+  if (s && config_setting_source_file(s)) {
+    file = config_setting_source_file(s); /* an @include'd file */
+  }
+  if (s) {
+    n = snprintf(c->err, c->errlen, "%s:%u: ", file,
+                 (unsigned)config_setting_source_line(s));
+  } else {
+    n = snprintf(c->err, c->errlen, "%s: ", file);
+  }
+  if (n < 0 || (size_t)n >= c->errlen) {
+    return rv;
+  }
+  va_start(ap, fmt);
+  vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+  va_end(ap);
+  return rv;
+}
+
+/* Quotes a value from the file for an error message: control bytes cannot
+ * reach the terminal and long values are cut. */
+static const char *cfg_q(char *buf, size_t cap, const char *v) {
+  return gw_log_quote(buf, cap, v, strlen(v));
+}
+
+static const char *type_name(int type) {
+  switch (type) {
+  case CONFIG_TYPE_GROUP:
+    return "a group";
+  case CONFIG_TYPE_INT:
+  case CONFIG_TYPE_INT64:
+    return "an integer";
+  case CONFIG_TYPE_FLOAT:
+    return "a float";
+  case CONFIG_TYPE_STRING:
+    return "a string";
+  case CONFIG_TYPE_BOOL:
+    return "a boolean";
+  case CONFIG_TYPE_ARRAY:
+    return "an array";
+  case CONFIG_TYPE_LIST:
+    return "a list";
+  default:
+    return "nothing";
+  }
+}
+
+static const char *kind_name(cfg_type t) {
+  switch (t) {
+  case CT_INT:
+    return "int";
+  case CT_BYTES:
+    return "bytes";
+  case CT_BOOL:
+    return "bool";
+  case CT_STRING:
+    return "string";
+  case CT_PATH:
+    return "path";
+  case CT_ENUM:
+    return "enum";
+  case CT_ADDR:
+    return "address";
+  }
+  return "?";
+}
+
+/* Writes the choices as `"a", "b"` into |buf|. */
+static const char *choice_list(char *buf, size_t cap, const cfg_choice *ch,
+                               const char *sep, int quote) {
+  size_t o = 0;
+
+  buf[0] = '\0';
+  for (; ch->name; ch++) {
+    int n = snprintf(buf + o, cap - o, "%s%s%s%s", o ? sep : "",
+                     quote ? "\"" : "", ch->name, quote ? "\"" : "");
+    if (n < 0 || (size_t)n >= cap - o) {
+      break;
+    }
+    o += (size_t)n;
+  }
+  return buf;
+}
+
+static const cfg_key *key_find(const char *name) {
+  for (size_t i = 0; i < N_KEYS; i++) {
+    if (strcmp(config_keys[i].name, name) == 0) {
+      return &config_keys[i];
+    }
+  }
+  return NULL;
+}
+
+/* Non-zero when some key lives in group |g|. */
+static int group_known(const char *g) {
+  size_t n = strlen(g);
+
+  for (size_t i = 0; i < N_KEYS; i++) {
+    if (strncmp(config_keys[i].name, g, n) == 0 &&
+        config_keys[i].name[n] == '.') {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void *field(gw_config *cfg, size_t off) { return (char *)cfg + off; }
+
+static void store_int(gw_config *cfg, const cfg_key *k, long long v) {
+  switch (k->store) {
+  case ST_INT:
+    *(int *)field(cfg, k->off) = (int)v;
+    break;
+  case ST_SIZE:
+    *(size_t *)field(cfg, k->off) = (size_t)v;
+    break;
+  case ST_LEVEL:
+    *(gw_log_level *)field(cfg, k->off) = (gw_log_level)v;
+    break;
+  case ST_STR:
+    break; /* not reached: string keys do not come here */
+  }
+}
+
+/* Replaces the string at |off| with |v| (taken over). */
+static void store_str(gw_config *cfg, size_t off, char *v) {
+  char **p = field(cfg, off);
+
+  free(*p);
+  *p = v;
+}
+
+static int check_range(cfg_ctx *c, const cfg_key *k,
+                       const config_setting_t *s, long long v) {
+  if (v < k->min) {
+    return cfg_fail(c, GW_ERR_CONFIG, s, "%s: %lld is below the minimum %lld",
+                    k->name, v, k->min);
+  }
+  if (v > k->max) {
+    return cfg_fail(c, GW_ERR_CONFIG, s, "%s: %lld is above the maximum %lld",
+                    k->name, v, k->max);
+  }
+  return GW_OK;
+}
+
+/* Parses "123", "64k" or "1m" (case-insensitive suffix). Returns 0 on
+ * success, -1 when |s| is not such a number or overflows. */
+static int parse_bytes(const char *s, long long *out) {
+  unsigned long long v = 0, mul = 1;
+  const char *p = s;
+
+  if (*p < '0' || *p > '9') {
+    return -1;
+  }
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > (unsigned long long)LLONG_MAX / 10) {
+      return -1;
+    }
+    v = v * 10 + (unsigned)(*p - '0');
+  }
+  if (*p == 'k' || *p == 'K') {
+    mul = 1024;
+    p++;
+  } else if (*p == 'm' || *p == 'M') {
+    mul = 1024 * 1024;
+    p++;
+  }
+  if (*p != '\0' || v > (unsigned long long)LLONG_MAX / mul) {
+    return -1;
+  }
+  *out = (long long)(v * mul);
+  return 0;
+}
+
+/* Parses "a.b.c.d:port", "localhost:port" or "[v6]:port" into a newly
+ * allocated host (without brackets) and a port. Returns GW_OK,
+ * GW_ERR_INVALID or GW_ERR_NOMEM. */
+static int parse_addr(const char *s, char **host, int *port) {
+  const char *h, *hend, *p;
+  char tmp[INET6_ADDRSTRLEN + 1];
+  unsigned char bin[16];
+  size_t hlen;
+  long v = 0;
+
+  if (s[0] == '[') {
+    h = s + 1;
+    hend = strchr(h, ']');
+    if (!hend || hend[1] != ':') {
+      return GW_ERR_INVALID;
+    }
+    p = hend + 2;
+  } else {
+    h = s;
+    hend = strrchr(s, ':');
+    if (!hend) {
+      return GW_ERR_INVALID;
+    }
+    p = hend + 1;
+  }
+  hlen = (size_t)(hend - h);
+  if (hlen == 0 || hlen >= sizeof(tmp)) {
+    return GW_ERR_INVALID;
+  }
+  memcpy(tmp, h, hlen);
+  tmp[hlen] = '\0';
+  if (s[0] == '[') {
+    if (inet_pton(AF_INET6, tmp, bin) != 1) {
+      return GW_ERR_INVALID;
+    }
+  } else if (strcmp(tmp, "localhost") != 0 &&
+             inet_pton(AF_INET, tmp, bin) != 1) {
+    return GW_ERR_INVALID;
+  }
+  if (*p == '\0' || strlen(p) > 5) {
+    return GW_ERR_INVALID;
+  }
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9') {
+      return GW_ERR_INVALID;
+    }
+    v = v * 10 + (*p - '0');
+  }
+  if (v < 1 || v > 65535) {
+    return GW_ERR_INVALID;
+  }
+  *host = strdup(tmp);
+  if (!*host) {
+    return GW_ERR_NOMEM;
+  }
+  *port = (int)v;
+  return GW_OK;
+}
+
+/* Joins a relative |v| to the config's directory; "" and absolute paths are
+ * kept. Returns a new string or NULL when out of memory. */
+static char *resolve_path(const cfg_ctx *c, const char *v) {
+  char *out;
+  size_t dl;
+
+  if (v[0] == '\0' || v[0] == '/') {
+    return strdup(v);
+  }
+  dl = strlen(c->dir);
+  out = malloc(dl + 1 + strlen(v) + 1);
+  if (!out) {
+    return NULL;
+  }
+  /* The directory is "/" only for files in the root. */
+  sprintf(out, "%s%s%s", c->dir, c->dir[dl - 1] == '/' ? "" : "/", v);
+  return out;
+}
+
+/* Sets a string-typed key from |v|; |s| is the setting it came from, NULL
+ * for the table's default. */
+static int set_string(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
+                      const config_setting_t *s, const char *v) {
+  char q[96], list[128], *dup = NULL;
+  const cfg_choice *ch;
+  int port = 0, rv;
+
+  if ((k->flags & F_NONEMPTY) && v[0] == '\0') {
+    return cfg_fail(c, GW_ERR_CONFIG, s, "%s: must not be empty", k->name);
+  }
+  switch (k->type) {
+  case CT_ENUM:
+    for (ch = k->choices; ch->name; ch++) {
+      if (strcmp(ch->name, v) == 0) {
+        break;
+      }
+    }
+    if (!ch->name) {
+      return cfg_fail(c, GW_ERR_CONFIG, s, "%s: %s is not one of %s", k->name,
+                      cfg_q(q, sizeof(q), v),
+                      choice_list(list, sizeof(list), k->choices, ", ", 1));
+    }
+    if (k->store != ST_STR) {
+      store_int(cfg, k, ch->value);
+      return GW_OK;
+    }
+    dup = strdup(ch->name);
+    break;
+  case CT_ADDR:
+    if (v[0] == '\0' && (k->flags & F_OFF)) {
+      dup = strdup("");
+      break;
+    }
+    rv = parse_addr(v, &dup, &port);
+    if (rv == GW_ERR_INVALID) {
+      return cfg_fail(c, GW_ERR_CONFIG, s,
+                      "%s: %s is not host:port (IPv4 address, localhost or "
+                      "[IPv6 address], port 1..65535)",
+                      k->name, cfg_q(q, sizeof(q), v));
+    }
+    break;
+  case CT_PATH:
+    if (strlen(v) > CFG_PATH_MAX) {
+      return cfg_fail(c, GW_ERR_CONFIG, s, "%s: longer than %d bytes",
+                      k->name, CFG_PATH_MAX);
+    }
+    dup = resolve_path(c, v);
+    if (dup && strlen(dup) > CFG_PATH_MAX) {
+      free(dup);
+      return cfg_fail(c, GW_ERR_CONFIG, s,
+                      "%s: longer than %d bytes once made absolute", k->name,
+                      CFG_PATH_MAX);
+    }
+    break;
+  default:
+    dup = strdup(v);
+    break;
+  }
+  if (!dup) {
+    return cfg_fail(c, GW_ERR_NOMEM, s, "%s: out of memory", k->name);
+  }
+  store_str(cfg, k->off, dup);
+  if (k->type == CT_ADDR) {
+    *(int *)field(cfg, k->off2) = port;
+  }
+  return GW_OK;
+}
+
+/* Applies one setting from the file to |cfg|. */
+static int apply(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
+                 const config_setting_t *s) {
+  char q[96], list[128];
+  int t = config_setting_type(s);
+  long long v;
+  int rv;
+
+  switch (k->type) {
+  case CT_INT:
+  case CT_BYTES:
+    if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+      v = config_setting_get_int64(s);
+    } else if (k->type == CT_BYTES && t == CONFIG_TYPE_STRING) {
+      if (parse_bytes(config_setting_get_string(s), &v) != 0) {
+        return cfg_fail(c, GW_ERR_CONFIG, s,
+                        "%s: %s is not a byte count (an integer, optionally "
+                        "with suffix k or m)",
+                        k->name,
+                        cfg_q(q, sizeof(q), config_setting_get_string(s)));
+      }
+    } else {
+      return cfg_fail(c, GW_ERR_CONFIG, s, "%s: expected %s, got %s", k->name,
+                      k->type == CT_BYTES
+                          ? "a byte count (an integer, or a string such as "
+                            "\"64k\" or \"1m\")"
+                          : "an integer",
+                      type_name(t));
+    }
+    rv = check_range(c, k, s, v);
+    if (rv != GW_OK) {
+      return rv;
+    }
+    store_int(cfg, k, v);
+    return GW_OK;
+  case CT_BOOL:
+    if (t != CONFIG_TYPE_BOOL) {
+      return cfg_fail(c, GW_ERR_CONFIG, s, "%s: expected true or false, got %s",
+                      k->name, type_name(t));
+    }
+    store_int(cfg, k, config_setting_get_bool(s) ? 1 : 0);
+    return GW_OK;
+  case CT_STRING:
+  case CT_PATH:
+  case CT_ENUM:
+  case CT_ADDR:
+    if (t != CONFIG_TYPE_STRING) {
+      if (k->type == CT_ENUM) {
+        return cfg_fail(c, GW_ERR_CONFIG, s, "%s: expected one of %s, got %s",
+                        k->name,
+                        choice_list(list, sizeof(list), k->choices, ", ", 1),
+                        type_name(t));
+      }
+      return cfg_fail(c, GW_ERR_CONFIG, s, "%s: expected a string, got %s",
+                      k->name, type_name(t));
+    }
+    return set_string(c, cfg, k, s, config_setting_get_string(s));
+  }
+  return GW_ERR_INTERNAL;
+}
+
+/* Fills |cfg| with the table's defaults. A failure other than NOMEM is a bug
+ * in the table, caught by the unit tests. */
+static int apply_defaults(cfg_ctx *c, gw_config *cfg) {
+  int rv;
+
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const cfg_key *k = &config_keys[i];
+
+    if (k->store == ST_STR || k->type == CT_ENUM) {
+      if (!k->sdef) {
+        continue; /* required */
+      }
+      rv = set_string(c, cfg, k, NULL, k->sdef);
+      if (rv != GW_OK) {
+        return rv;
+      }
+    } else {
+      store_int(cfg, k, k->idef);
+    }
+  }
+  return GW_OK;
+}
+
+/* Walks every setting in the file, in file order, so that the first error
+ * reported is the first one in the file. */
+static int apply_file(cfg_ctx *c, gw_config *cfg, config_setting_t *root) {
+  char full[256];
+  int ng = config_setting_length(root);
+  int rv;
+
+  for (int i = 0; i < ng; i++) {
+    config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
+    const char *gname = config_setting_name(g);
+    int n;
+
+    if (!group_known(gname)) {
+      return cfg_fail(c, GW_ERR_CONFIG, g,
+                      "unknown key \"%s\" (the groups are server, tls, "
+                      "limits, log, store)",
+                      gname);
+    }
+    if (!config_setting_is_group(g)) {
+      return cfg_fail(c, GW_ERR_CONFIG, g, "%s: expected a group, got %s",
+                      gname, type_name(config_setting_type(g)));
+    }
+    n = config_setting_length(g);
+    for (int j = 0; j < n; j++) {
+      config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
+      const cfg_key *k;
+
+      /* Setting names are short [A-Za-z0-9_*-] words: a cut name matches
+       * no key and is safe to print. */
+      snprintf(full, sizeof(full), "%s.%s", gname, config_setting_name(s));
+      k = key_find(full);
+      if (!k) {
+        return cfg_fail(c, GW_ERR_CONFIG, s, "unknown key \"%s\"", full);
+      }
+      rv = apply(c, cfg, k, s);
+      if (rv != GW_OK) {
+        return rv;
+      }
+    }
+  }
+  return GW_OK;
+}
+
+/* Checks that need the whole file. */
+static int check_config(cfg_ctx *c, gw_config *cfg, config_t *lc) {
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const cfg_key *k = &config_keys[i];
+
+    if ((k->flags & F_REQUIRED) && !*(char **)field(cfg, k->off)) {
+      return cfg_fail(c, GW_ERR_CONFIG, NULL,
+                      "missing required key \"%s\"", k->name);
+    }
+  }
+  if (cfg->h2c_port != 0 && cfg->h2c_port == cfg->listen_port &&
+      strcmp(cfg->h2c_host, cfg->listen_host) == 0) {
+    return cfg_fail(c, GW_ERR_CONFIG, config_lookup(lc, "server.h2c_listen"),
+                    "server.h2c_listen: the same address as server.listen");
+  }
+  if (cfg->workers == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    cfg->workers = n < 1 ? 1 : n > CFG_WORKERS_MAX ? CFG_WORKERS_MAX : (int)n;
+  }
+  return GW_OK;
+}
+
+/* Opens |path| and sets c->dir and |*abs| to its absolute directory and
+ * name. */
+static int open_file(cfg_ctx *c, const char *path, FILE **fp, char **abs) {
+  struct stat st;
+  char *slash;
+
+  *fp = fopen(path, "r");
+  if (!*fp) {
+    return cfg_fail(c, GW_ERR_IO, NULL, "%s", strerror(errno));
+  }
+  if (fstat(fileno(*fp), &st) != 0) {
+    goto fail_errno;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    errno = EISDIR;
+    goto fail_errno;
+  }
+  *abs = realpath(path, NULL);
+  if (!*abs) {
+    goto fail_errno;
+  }
+  c->dir = strdup(*abs);
+  if (!c->dir) {
+    free(*abs);
+    fclose(*fp);
+    return cfg_fail(c, GW_ERR_NOMEM, NULL, "out of memory");
+  }
+  slash = strrchr(c->dir, '/'); /* realpath's result always has one */
+  slash[slash == c->dir ? 1 : 0] = '\0';
+  return GW_OK;
+
+fail_errno:
+  cfg_fail(c, GW_ERR_IO, NULL, "%s", strerror(errno));
+  fclose(*fp);
+  return GW_ERR_IO;
+}
+
+static void free_strings(gw_config *cfg) {
+  for (size_t i = 0; i < N_KEYS; i++) {
+    if (config_keys[i].store == ST_STR) {
+      store_str(cfg, config_keys[i].off, NULL);
+    }
+  }
+  free(cfg->path);
+}
+
+int gw_config_load(gw_config **out, const char *path, char *err,
+                   size_t errlen) {
+  cfg_ctx c = {.file = path, .dir = NULL, .err = err, .errlen = errlen};
+  config_t lc;
+  gw_config *cfg;
+  char *abs = NULL;
+  FILE *fp;
+  int rv;
+
+  if (err && errlen) {
+    err[0] = '\0';
+  }
+  rv = open_file(&c, path, &fp, &abs);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  config_init(&lc);
+  /* @include "x.conf" is relative to the file, like every other path. */
+  config_set_include_dir(&lc, c.dir);
+  if (config_read(&lc, fp) != CONFIG_TRUE) {
+    const char *efile = config_error_file(&lc);
+
+    if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
+      rv = cfg_fail(&c, GW_ERR_IO, NULL, "%s", config_error_text(&lc));
+    } else {
+      rv = GW_ERR_CONFIG;
+      if (err && errlen) {
+        snprintf(err, errlen, "%s:%d: %s", efile ? efile : path,
+                 config_error_line(&lc), config_error_text(&lc));
+      }
+    }
+    goto fail_read;
+  }
+  cfg = calloc(1, sizeof(*cfg));
+  if (!cfg) {
+    rv = cfg_fail(&c, GW_ERR_NOMEM, NULL, "out of memory");
+    goto fail_read;
+  }
+  cfg->path = abs;
+  abs = NULL;
+  rv = apply_defaults(&c, cfg);
+  if (rv != GW_OK) {
+    goto fail_cfg;
+  }
+  rv = apply_file(&c, cfg, config_root_setting(&lc));
+  if (rv != GW_OK) {
+    goto fail_cfg;
+  }
+  rv = check_config(&c, cfg, &lc);
+  if (rv != GW_OK) {
+    goto fail_cfg;
+  }
+  config_destroy(&lc);
+  fclose(fp);
+  free(c.dir);
+  *out = cfg;
+  return GW_OK;
+
+fail_cfg:
+  gw_config_del(cfg);
+fail_read:
+  config_destroy(&lc);
+  fclose(fp);
+  free(abs);
+  free(c.dir);
+  return rv;
+}
+
+void gw_config_del(gw_config *cfg) {
+  if (!cfg) {
+    return;
+  }
+  free_strings(cfg);
+  free(cfg);
+}
+
+void gw_config_print_keys(void *fp) {
+  FILE *f = fp;
+  char bounds[64], def[64];
+
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const cfg_key *k = &config_keys[i];
+
+    switch (k->type) {
+    case CT_INT:
+    case CT_BYTES:
+      snprintf(bounds, sizeof(bounds), "%lld..%lld", k->min, k->max);
+      snprintf(def, sizeof(def), "%lld", k->idef);
+      break;
+    case CT_BOOL:
+      snprintf(bounds, sizeof(bounds), "true|false");
+      snprintf(def, sizeof(def), "%s", k->idef ? "true" : "false");
+      break;
+    case CT_ENUM:
+      choice_list(bounds, sizeof(bounds), k->choices, "|", 0);
+      snprintf(def, sizeof(def), "\"%s\"", k->sdef);
+      break;
+    case CT_ADDR:
+      snprintf(bounds, sizeof(bounds), "%s",
+               (k->flags & F_OFF) ? "host:port|\"\"" : "host:port");
+      snprintf(def, sizeof(def), "\"%s\"", k->sdef);
+      break;
+    case CT_STRING:
+    case CT_PATH:
+      snprintf(bounds, sizeof(bounds), "%s",
+               (k->flags & F_NONEMPTY) ? "non-empty" : "-");
+      if (k->sdef) {
+        snprintf(def, sizeof(def), "\"%s\"", k->sdef);
+      } else {
+        snprintf(def, sizeof(def), "(required)");
+      }
+      break;
+    }
+    fprintf(f, "%-33s %-7s %-22s %-16s %s\n", k->name, kind_name(k->type),
+            bounds, def, k->help);
+  }
+}

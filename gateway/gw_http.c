@@ -1,0 +1,542 @@
+/* gw_http.c — the request/response exchange shared by HTTP/1.1 and HTTP/2:
+ * header collection with limits, validation, routing, body caps, the
+ * response with its security headers, metrics and the access log. */
+#include "gw_http.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gw_err.h"
+#include "gw_log.h"
+#include "gw_server_int.h"
+
+#define ACCESS_LOG_FLUSH_AT 32768
+#define ACCESS_LOG_CAP (1024 * 1024)
+
+uint64_t gw_now_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static const struct {
+  int status;
+  const char *reason;
+} reasons[] = {
+    {100, "Continue"}, {200, "OK"}, {201, "Created"}, {202, "Accepted"},
+    {204, "No Content"}, {301, "Moved Permanently"}, {302, "Found"},
+    {303, "See Other"}, {304, "Not Modified"}, {400, "Bad Request"},
+    {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
+    {405, "Method Not Allowed"}, {408, "Request Timeout"}, {409, "Conflict"},
+    {411, "Length Required"}, {413, "Content Too Large"},
+    {414, "URI Too Long"}, {415, "Unsupported Media Type"},
+    {422, "Unprocessable Content"}, {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"}, {501, "Not Implemented"},
+    {502, "Bad Gateway"}, {503, "Service Unavailable"},
+    {504, "Gateway Timeout"}, {505, "HTTP Version Not Supported"},
+};
+
+const char *gw_http_reason(int status) {
+  for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+    if (reasons[i].status == status) {
+      return reasons[i].reason;
+    }
+  }
+  return "";
+}
+
+const char *gw_worker_date(gw_worker *w) {
+  time_t now = time(NULL);
+  struct tm tm;
+
+  if (now != w->date_sec) {
+    gmtime_r(&now, &tm);
+    strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    w->date_sec = now;
+  }
+  return w->date;
+}
+
+/* ---- the exchange --------------------------------------------------- */
+
+void gw_exch_init(gw_exch *x, gw_conn *c, int32_t stream_id) {
+  memset(x, 0, sizeof(*x));
+  x->conn = c;
+  x->stream_id = stream_id;
+  x->req.proto = c->proto;
+  x->req.secure = c->secure;
+  x->req.start_ns = gw_now_ns();
+  memcpy(x->req.client_ip, c->client_ip, sizeof(x->req.client_ip));
+  gw_buf_init(&x->req.body, 0);
+  gw_buf_init(&x->resp_body, 16 * 1024 * 1024);
+}
+
+void gw_exch_clear(gw_exch *x) {
+  for (size_t i = 0; i < x->req.nheaders; i++) {
+    free(x->req.headers[i].name);
+  }
+  free(x->req.headers);
+  free(x->req.target);
+  free(x->req.path);
+  free(x->req.authority);
+  gw_buf_free(&x->req.body);
+  gw_buf_free(&x->resp_body);
+  for (size_t i = 0; i < x->nresp_alloc; i++) {
+    free(x->resp_alloc[i]);
+  }
+  memset(x, 0, sizeof(*x));
+}
+
+void gw_exch_reject(gw_exch *x, int status, const char *code,
+                    const char *fmt, ...) {
+  va_list ap;
+
+  if (x->reject_status) {
+    return; /* the first problem is the one reported */
+  }
+  x->reject_status = status;
+  x->reject_code = code;
+  va_start(ap, fmt);
+  vsnprintf(x->reject_msg, sizeof(x->reject_msg), fmt, ap);
+  va_end(ap);
+}
+
+/* Counts a field against the limits; RFC 9113 §6.5.2 counts 32 bytes of
+ * overhead per field. nghttp2 1.52 only advertises the limit, so this is
+ * where it is enforced (REFERENCE §4). */
+static int exch_count_field(gw_exch *x, size_t nlen, size_t vlen) {
+  const gw_config *cfg = x->conn->w->srv->cfg;
+
+  x->header_bytes += nlen + vlen + 32;
+  x->header_count++;
+  if (x->header_bytes > (size_t)cfg->max_header_list_size) {
+    gw_exch_reject(x, 431, "headers_too_large",
+                   "request headers exceed %d bytes",
+                   cfg->max_header_list_size);
+    return GW_ERR_TOO_LARGE;
+  }
+  if (x->header_count > (size_t)cfg->max_header_count) {
+    gw_exch_reject(x, 431, "too_many_headers",
+                   "more than %d request header fields",
+                   cfg->max_header_count);
+    return GW_ERR_TOO_LARGE;
+  }
+  return GW_OK;
+}
+
+int gw_exch_set_target(gw_exch *x, const char *target, size_t n) {
+  const char *p = target, *end = target + n, *q;
+  size_t plen;
+
+  if (x->req.target) {
+    gw_exch_reject(x, 400, "invalid_request", "duplicate request target");
+    return GW_ERR_INVALID;
+  }
+  if (n > GW_MAX_TARGET) {
+    gw_exch_reject(x, 414, "uri_too_long", "request target over %d bytes",
+                   GW_MAX_TARGET);
+    return GW_ERR_TOO_LARGE;
+  }
+  x->req.target = strndup(target, n);
+  if (!x->req.target) {
+    return GW_ERR_NOMEM;
+  }
+  /* Absolute-form (RFC 9112 §3.2.2) must be accepted: drop scheme and
+   * authority. */
+  if (n > 8 && (strncasecmp(p, "http://", 7) == 0 ||
+                strncasecmp(p, "https://", 8) == 0)) {
+    p = memchr(p + 8, '/', (size_t)(end - p - 8));
+    if (!p) {
+      p = "/";
+      end = p + 1;
+    }
+  }
+  if (p == end || *p != '/') {
+    gw_exch_reject(x, 400, "invalid_request_target",
+                   "the request target must be an absolute path");
+    return GW_ERR_INVALID;
+  }
+  q = memchr(p, '?', (size_t)(end - p));
+  plen = q ? (size_t)(q - p) : (size_t)(end - p);
+  /* One allocation: "path\0query\0". */
+  x->req.path = malloc((size_t)(end - p) + 2);
+  if (!x->req.path) {
+    return GW_ERR_NOMEM;
+  }
+  memcpy(x->req.path, p, plen);
+  x->req.path[plen] = '\0';
+  if (q) {
+    x->req.query = x->req.path + plen + 1;
+    memcpy(x->req.query, q + 1, (size_t)(end - q - 1));
+    x->req.query[end - q - 1] = '\0';
+  }
+  return GW_OK;
+}
+
+int gw_exch_add_header(gw_exch *x, const char *name, size_t nlen,
+                       const char *value, size_t vlen) {
+  gw_header *h;
+  char *s;
+
+  if (exch_count_field(x, nlen, vlen) != GW_OK) {
+    return GW_ERR_TOO_LARGE;
+  }
+  if (x->reject_status) {
+    return GW_OK; /* already failing: do not store more */
+  }
+  if (nlen == 4 && strncasecmp(name, "host", 4) == 0 && !x->req.authority) {
+    x->req.authority = strndup(value, vlen);
+    if (!x->req.authority) {
+      return GW_ERR_NOMEM;
+    }
+  }
+  if (nlen == 14 && strncasecmp(name, "content-length", 14) == 0) {
+    char digits[24];
+    char *endp;
+    unsigned long long v;
+    if (vlen == 0 || vlen >= sizeof(digits) || x->req.has_content_length) {
+      gw_exch_reject(x, 400, "invalid_content_length",
+                     "missing, repeated or over-long Content-Length");
+      return GW_ERR_INVALID;
+    }
+    memcpy(digits, value, vlen);
+    digits[vlen] = '\0';
+    for (size_t i = 0; i < vlen; i++) {
+      if (!isdigit((unsigned char)digits[i])) {
+        gw_exch_reject(x, 400, "invalid_content_length",
+                       "Content-Length is not a number");
+        return GW_ERR_INVALID;
+      }
+    }
+    v = strtoull(digits, &endp, 10);
+    x->req.content_length = (size_t)v;
+    x->req.has_content_length = 1;
+  }
+  if ((x->req.nheaders & 7) == 0) {
+    gw_header *n = realloc(x->req.headers,
+                           (x->req.nheaders + 8) * sizeof(*x->req.headers));
+    if (!n) {
+      return GW_ERR_NOMEM;
+    }
+    x->req.headers = n;
+  }
+  /* Name and value in one allocation. */
+  s = malloc(nlen + vlen + 2);
+  if (!s) {
+    return GW_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < nlen; i++) {
+    s[i] = (char)tolower((unsigned char)name[i]);
+  }
+  s[nlen] = '\0';
+  memcpy(s + nlen + 1, value, vlen);
+  s[nlen + 1 + vlen] = '\0';
+  h = &x->req.headers[x->req.nheaders++];
+  h->name = s;
+  h->value = s + nlen + 1;
+  return GW_OK;
+}
+
+int gw_exch_add_pseudo(gw_exch *x, const char *name, size_t nlen,
+                       const char *value, size_t vlen) {
+  if (exch_count_field(x, nlen, vlen) != GW_OK) {
+    return GW_ERR_TOO_LARGE;
+  }
+  if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
+    if (vlen == 0 || vlen >= sizeof(x->req.method)) {
+      gw_exch_reject(x, 400, "invalid_method", "malformed method");
+      return GW_ERR_INVALID;
+    }
+    memcpy(x->req.method, value, vlen);
+    x->req.method[vlen] = '\0';
+  } else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
+    return gw_exch_set_target(x, value, vlen);
+  } else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
+    free(x->req.authority);
+    x->req.authority = strndup(value, vlen);
+    if (!x->req.authority) {
+      return GW_ERR_NOMEM;
+    }
+  }
+  return GW_OK;
+}
+
+/* Sends the rejection recorded while parsing. */
+static void exch_send_reject(gw_exch *x) {
+  gw_resp_error(x, x->reject_status, x->reject_code, "%s", x->reject_msg);
+}
+
+void gw_exch_headers_done(gw_exch *x) {
+  gw_server *srv = x->conn->w->srv;
+  const char *m = x->req.method;
+  int rv;
+
+  x->headers_done = 1;
+  if (x->reject_status) {
+    exch_send_reject(x);
+    return;
+  }
+  if (!m[0] || !x->req.path) {
+    gw_resp_error(x, 400, "invalid_request", "missing method or path");
+    return;
+  }
+  x->is_head = strcmp(m, "HEAD") == 0;
+  rv = gw_router_match(srv->router, m, x->req.path, &x->req.match);
+  if (rv == GW_ERR_NOT_FOUND) {
+    gw_resp_error(x, 404, "not_found", "no resource at %.200s", x->req.path);
+    return;
+  }
+  if (rv == GW_ERR_METHOD) {
+    gw_resp_header(x, "allow", x->req.match.allow);
+    gw_resp_error(x, 405, "method_not_allowed",
+                  "%s is not allowed on %.200s; allowed: %s", m, x->req.path,
+                  x->req.match.allow);
+    return;
+  }
+  if (rv != GW_OK) {
+    gw_resp_error(x, 400, "invalid_path", "malformed path");
+    return;
+  }
+  x->req.body.cap = x->req.match.route->max_body;
+  if (x->req.has_content_length && x->req.content_length > x->req.body.cap) {
+    gw_resp_error(x, 413, "body_too_large",
+                  "request body of %zu bytes exceeds the limit of %zu for "
+                  "this resource",
+                  x->req.content_length, x->req.body.cap);
+  }
+}
+
+void gw_exch_body(gw_exch *x, const uint8_t *data, size_t n) {
+  int rv;
+
+  if (x->responded || !x->headers_done) {
+    return; /* answered early (error): the rest of the body is discarded */
+  }
+  rv = gw_buf_append(&x->req.body, data, n);
+  if (rv == GW_ERR_TOO_LARGE) {
+    gw_resp_error(x, 413, "body_too_large",
+                  "request body exceeds the limit of %zu bytes for this "
+                  "resource",
+                  x->req.body.cap);
+  } else if (rv != GW_OK) {
+    gw_resp_error(x, 503, "overloaded", "out of memory");
+  }
+}
+
+void gw_exch_request_done(gw_exch *x) {
+  x->request_done = 1;
+  if (x->responded || x->dispatched) {
+    return;
+  }
+  x->dispatched = 1;
+  x->req.match.route->handler(x);
+}
+
+void gw_exch_cancel(gw_exch *x) {
+  void (*fn)(void *) = x->cancel_fn;
+
+  x->cancel_fn = NULL;
+  if (fn && !x->responded) {
+    fn(x->cancel_arg);
+  }
+}
+
+/* ---- public API ----------------------------------------------------- */
+
+gw_req *gw_exch_req(gw_exch *x) { return &x->req; }
+
+void *gw_exch_app(gw_exch *x) { return x->conn->w->srv->app; }
+
+gw_server *gw_exch_server(gw_exch *x) { return x->conn->w->srv; }
+
+int gw_exch_responded(const gw_exch *x) { return x->responded; }
+
+void gw_exch_on_cancel(gw_exch *x, void (*fn)(void *arg), void *arg) {
+  x->cancel_fn = fn;
+  x->cancel_arg = arg;
+}
+
+const char *gw_req_header(const gw_req *r, const char *name) {
+  for (size_t i = 0; i < r->nheaders; i++) {
+    if (strcasecmp(r->headers[i].name, name) == 0) {
+      return r->headers[i].value;
+    }
+  }
+  return NULL;
+}
+
+int gw_req_query(const gw_req *r, gw_form *f) {
+  if (!r->query) {
+    memset(f, 0, sizeof(*f));
+    return GW_OK;
+  }
+  return gw_form_parse(f, r->query, strlen(r->query));
+}
+
+static int resp_has(const gw_exch *x, const char *name) {
+  for (size_t i = 0; i < x->nresp_headers; i++) {
+    if (strcmp(x->resp_headers[i].name, name) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Adds a header whose strings outlive the exchange (literals). */
+static void resp_static(gw_exch *x, const char *name, const char *value) {
+  if (x->nresp_headers < GW_RESP_MAX_HEADERS) {
+    x->resp_headers[x->nresp_headers].name = name;
+    x->resp_headers[x->nresp_headers].value = value;
+    x->nresp_headers++;
+  }
+}
+
+int gw_resp_header(gw_exch *x, const char *name, const char *value) {
+  size_t nlen = strlen(name), vlen = strlen(value);
+  char *s;
+
+  if (x->responded) {
+    return GW_ERR_INVALID;
+  }
+  if (x->nresp_alloc >= GW_RESP_MAX_APP_HEADERS) {
+    return GW_ERR_LIMIT;
+  }
+  /* Refuse CR/LF so that no value can split the response. */
+  if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n: ")) {
+    return GW_ERR_INVALID;
+  }
+  s = malloc(nlen + vlen + 2);
+  if (!s) {
+    return GW_ERR_NOMEM;
+  }
+  memcpy(s, name, nlen + 1);
+  memcpy(s + nlen + 1, value, vlen + 1);
+  x->resp_alloc[x->nresp_alloc++] = s;
+  resp_static(x, s, s + nlen + 1);
+  return GW_OK;
+}
+
+static void exch_access_log(gw_exch *x, uint64_t dur_ns) {
+  gw_worker *w = x->conn->w;
+  char qpath[300], qmethod[40];
+  const gw_route *route = x->req.match.route;
+  struct timespec ts;
+  struct tm tm;
+
+  if (!w->srv->cfg->access_log || GW_LOG_INFO < gw_log_min_level) {
+    return;
+  }
+  /* The path only, never the query: query strings can carry codes and
+   * tokens. Quoted, so that a client cannot forge a log line. */
+  gw_log_quote(qpath, sizeof(qpath), x->req.path ? x->req.path : "-",
+               x->req.path ? strlen(x->req.path) : 1);
+  gw_log_quote(qmethod, sizeof(qmethod), x->req.method,
+               strlen(x->req.method));
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  gw_buf_printf(&w->access_log,
+                "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=info "
+                "msg=\"access\" proto=%s method=%s path=%s route=%s "
+                "status=%d bytes=%zu dur_us=%llu client=%s\n",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000),
+                x->req.proto == GW_PROTO_H2 ? "h2" : "http/1.1", qmethod,
+                qpath, route ? route->name : "-", x->status,
+                x->is_head ? (size_t)0 : x->resp_body.len,
+                (unsigned long long)(dur_ns / 1000), x->req.client_ip);
+  if (w->access_log.len >= ACCESS_LOG_FLUSH_AT) {
+    gw_log_write_raw(w->access_log.data, w->access_log.len);
+    gw_buf_reset(&w->access_log);
+  }
+}
+
+void gw_resp_send(gw_exch *x, int status, const char *content_type,
+                  const void *body, size_t n) {
+  uint64_t dur;
+  int html;
+
+  if (x->responded) {
+    return;
+  }
+  if (n && gw_buf_append(&x->resp_body, body, n) != GW_OK) {
+    gw_buf_reset(&x->resp_body);
+    status = 500;
+    content_type = "application/json";
+    gw_buf_puts(&x->resp_body, "{\"error\":\"internal_error\",\"message\":"
+                               "\"response too large\"}");
+  }
+  x->responded = 1;
+  x->status = status;
+  html = content_type && strncmp(content_type, "text/html", 9) == 0;
+  if (content_type) {
+    resp_static(x, "content-type", content_type);
+  }
+  snprintf(x->clen, sizeof(x->clen), "%zu", x->resp_body.len);
+  resp_static(x, "content-length", x->clen);
+  resp_static(x, "date", gw_worker_date(x->conn->w));
+  resp_static(x, "server", "mpkigw");
+  resp_static(x, "x-content-type-options", "nosniff");
+  resp_static(x, "referrer-policy", "no-referrer");
+  if (!resp_has(x, "content-security-policy")) {
+    resp_static(x, "content-security-policy",
+                html ? "default-src 'self'; img-src 'self' data:; "
+                       "object-src 'none'; base-uri 'none'; "
+                       "form-action 'self'; frame-ancestors 'none'"
+                     : "default-src 'none'; frame-ancestors 'none'");
+  }
+  if (html) {
+    resp_static(x, "x-frame-options", "DENY");
+  }
+  if (x->req.secure) {
+    resp_static(x, "strict-transport-security",
+                "max-age=63072000; includeSubDomains");
+  }
+  if (!resp_has(x, "cache-control")) {
+    resp_static(x, "cache-control", "no-store");
+  }
+  dur = gw_now_ns() - x->req.start_ns;
+  gw_metrics_request(x->conn->w->m,
+                     x->req.match.route ? x->req.match.route->index : -1,
+                     status, x->req.proto == GW_PROTO_H2, dur);
+  exch_access_log(x, dur);
+  if (x->req.proto == GW_PROTO_H2) {
+    gw_h2_submit(x);
+  } else {
+    gw_h1_submit(x);
+  }
+}
+
+void gw_resp_json(gw_exch *x, int status, json_t *json) {
+  char *s = json ? json_dumps(json, JSON_COMPACT) : NULL;
+
+  json_decref(json);
+  if (!s) {
+    static const char fallback[] = "{\"error\":\"internal_error\","
+                                   "\"message\":\"could not encode the "
+                                   "response\"}";
+    gw_resp_send(x, 500, "application/json", fallback, sizeof(fallback) - 1);
+    return;
+  }
+  gw_resp_send(x, status, "application/json", s, strlen(s));
+  free(s);
+}
+
+void gw_resp_error(gw_exch *x, int status, const char *code,
+                   const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  /* jansson escapes whatever of the request the message quotes. */
+  gw_resp_json(x, status,
+               json_pack("{s:s, s:s}", "error", code, "message", msg));
+}

@@ -1,0 +1,54 @@
+/* gw_store_int.h — what a store backend implements (private to the store).
+ *
+ * A backend is a gw_store_ops table listed in the static backend table of
+ * gw_store.c. Its handle type begins with a `gw_store base;` member, so that
+ * the backend casts the gw_store * it receives to its own type (as h2o
+ * handlers extend h2o_handler_t).
+ *
+ * gw_store.c checks every argument (NULL handles, key syntax and length,
+ * value length) before it calls an operation, so backends receive only
+ * well-formed input: |key| is 1..GW_STORE_KEY_MAX bytes of printable ASCII,
+ * NUL-terminated, |keylen| its length; |n| <= GW_STORE_VALUE_MAX. Each
+ * operation returns GW_OK or a GW_ERR_* code and, on failure, writes a
+ * reason into base.errmsg. */
+#ifndef GW_STORE_INT_H
+#define GW_STORE_INT_H
+
+#include <stddef.h>
+
+#include "gw_store.h"
+
+typedef struct gw_store_ops gw_store_ops;
+
+struct gw_store {
+  const gw_store_ops *ops;
+  char errmsg[256]; /* last failure on this handle, "" when none */
+};
+
+struct gw_store_ops {
+  const char *name;
+
+  /* Opens |path| (see gw_store_open for the contract and error codes),
+   * allocates the backend's handle, sets its base.ops and stores it in
+   * |*out|. On failure |*out| is untouched and |err| holds the reason. */
+  int (*open)(gw_store **out, const char *path, int busy_timeout_ms, char *err,
+              size_t errlen);
+  /* Frees |s| (never NULL). */
+  void (*close)(gw_store *s);
+  int (*ping)(gw_store *s);
+  int (*schema_version)(gw_store *s, int *out);
+  int (*kv_put)(gw_store *s, const char *key, size_t keylen, const void *val,
+                size_t n);
+  int (*kv_get)(gw_store *s, const char *key, size_t keylen, void *buf,
+                size_t cap, size_t *outlen);
+  int (*kv_del)(gw_store *s, const char *key, size_t keylen);
+};
+
+/* The backends. */
+extern const gw_store_ops gw_store_sqlite_ops;
+
+/* The number of schema migrations the SQLite backend knows; a database it
+ * has opened is at this schema version. For tests and diagnostics. */
+int gw_store_sqlite_migration_count(void);
+
+#endif

@@ -1,0 +1,244 @@
+/* main.c — the mpkigw daemon: command line, start-up, the main thread's
+ * signal handling and housekeeping timer, and orderly shutdown. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
+
+#include "gw_config.h"
+#include "gw_err.h"
+#include "gw_handlers.h"
+#include "gw_log.h"
+#include "gw_router.h"
+#include "gw_server.h"
+#include "gw_store.h"
+
+#ifndef MPKIGW_VERSION
+#define MPKIGW_VERSION "0.1.0"
+#endif
+
+typedef struct app {
+  gw_config *cfg;
+  gw_store *store; /* the main thread's handle, for housekeeping */
+  gw_server *server;
+  struct event_base *base;
+  int store_ok;
+} app;
+
+static void usage(FILE *fp) {
+  fprintf(fp,
+          "Usage: mpkigw [--config FILE]\n"
+          "       mpkigw --check-config FILE\n"
+          "\n"
+          "The mobile SIM-PKI authentication gateway: an HTTP/2 (and "
+          "HTTP/1.1) server\nover TLS 1.2/1.3.\n"
+          "\n"
+          "Options:\n"
+          "  -c, --config FILE        configuration file (default: "
+          "var/mpkigw.conf if it\n"
+          "                           exists, else configs/mpkigw.conf)\n"
+          "  -t, --check-config FILE  check FILE and exit (0 = valid; "
+          "errors as file:line)\n"
+          "      --help-config        list every configuration key with "
+          "type, bounds, default\n"
+          "  -h, --help               this text\n"
+          "  -V, --version            version and library versions\n"
+          "\n"
+          "Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests "
+          "(bounded by\nserver.shutdown_grace_ms) and exit; SIGHUP reopens "
+          "the log file.\n");
+}
+
+static const char *default_config(void) {
+  return access("var/mpkigw.conf", R_OK) == 0 ? "var/mpkigw.conf"
+                                               : "configs/mpkigw.conf";
+}
+
+/* Housekeeping (redis serverCron): the store's health for /healthz. */
+static void housekeeping_cb(evutil_socket_t fd, short what, void *arg) {
+  app *a = arg;
+  int rv = gw_store_ping(a->store);
+
+  (void)fd;
+  (void)what;
+  if ((rv == GW_OK) != a->store_ok) {
+    if (rv == GW_OK) {
+      GW_LOG(GW_LOG_INFO, "store healthy again", "path=%s",
+             a->cfg->store_path);
+    } else {
+      GW_LOG(GW_LOG_ERROR, "store health check failed",
+             "path=%s error=\"%s\" detail=\"%s\"", a->cfg->store_path,
+             gw_strerror(rv), gw_store_errmsg(a->store));
+    }
+  }
+  a->store_ok = rv == GW_OK;
+  gw_server_set_healthy(a->server, a->store_ok);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg) {
+  app *a = arg;
+
+  (void)what;
+  if (sig == SIGHUP) {
+    GW_LOG(GW_LOG_INFO, "reopening log", "%s", "");
+    gw_log_reopen();
+    return;
+  }
+  GW_LOG(GW_LOG_INFO, "shutting down", "signal=%s grace_ms=%d",
+         sig == SIGTERM ? "SIGTERM" : "SIGINT", a->cfg->shutdown_grace_ms);
+  gw_server_shutdown(a->server);
+  event_base_loopbreak(a->base);
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"check-config", required_argument, NULL, 't'},
+      {"help-config", no_argument, NULL, 'K'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0}};
+  const char *config_path = NULL;
+  char err[1024];
+  int check_only = 0, opt, rv, status = 1;
+  gw_router *router = NULL;
+  struct event *sig_int = NULL, *sig_term = NULL, *sig_hup = NULL,
+               *housekeeping = NULL;
+  struct timeval tv;
+  app a;
+
+  memset(&a, 0, sizeof(a));
+  while ((opt = getopt_long(argc, argv, "c:t:hV", opts, NULL)) != -1) {
+    switch (opt) {
+    case 'c':
+      config_path = optarg;
+      break;
+    case 't':
+      config_path = optarg;
+      check_only = 1;
+      break;
+    case 'K':
+      gw_config_print_keys(stdout);
+      return 0;
+    case 'h':
+      usage(stdout);
+      return 0;
+    case 'V':
+      printf("mpkigw %s\nOpenSSL %s, nghttp2 %s, libevent %s\n",
+             MPKIGW_VERSION, OpenSSL_version(OPENSSL_VERSION_STRING),
+             nghttp2_version(0)->version_str, event_get_version());
+      return 0;
+    default:
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "mpkigw: unexpected argument '%s'\n", argv[optind]);
+    usage(stderr);
+    return 2;
+  }
+  if (!config_path) {
+    config_path = default_config();
+  }
+  rv = gw_config_load(&a.cfg, config_path, err, sizeof(err));
+  if (rv != GW_OK) {
+    fprintf(stderr, "mpkigw: %s\n", err);
+    return 2;
+  }
+  if (check_only) {
+    printf("%s: configuration is valid\n", a.cfg->path);
+    gw_config_del(a.cfg);
+    return 0;
+  }
+  if (gw_log_open(a.cfg->log_file, a.cfg->log_level) != GW_OK) {
+    fprintf(stderr, "mpkigw: cannot open log file %s: %m\n", a.cfg->log_file);
+    goto done;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  rv = gw_store_open(&a.store, a.cfg->store_backend, a.cfg->store_path,
+                     a.cfg->store_busy_timeout_ms, err, sizeof(err));
+  if (rv != GW_OK) {
+    GW_LOG(GW_LOG_ERROR, "cannot open store", "backend=%s path=%s error=\"%s\"",
+           a.cfg->store_backend, a.cfg->store_path, err);
+    fprintf(stderr, "mpkigw: cannot open store %s: %s\n", a.cfg->store_path,
+            err);
+    goto done;
+  }
+  if (gw_router_new(&router) != GW_OK || gw_handlers_register(router) != GW_OK) {
+    fprintf(stderr, "mpkigw: cannot build the route table\n");
+    goto done;
+  }
+  rv = gw_server_new(&a.server, a.cfg, router, &a, err, sizeof(err));
+  if (rv != GW_OK) {
+    GW_LOG(GW_LOG_ERROR, "cannot start server", "error=\"%s\"", err);
+    fprintf(stderr, "mpkigw: %s\n", err);
+    goto done;
+  }
+  a.base = event_base_new();
+  if (!a.base) {
+    fprintf(stderr, "mpkigw: cannot create the main event loop\n");
+    goto done;
+  }
+  sig_int = evsignal_new(a.base, SIGINT, signal_cb, &a);
+  sig_term = evsignal_new(a.base, SIGTERM, signal_cb, &a);
+  sig_hup = evsignal_new(a.base, SIGHUP, signal_cb, &a);
+  housekeeping = event_new(a.base, -1, EV_PERSIST, housekeeping_cb, &a);
+  if (!sig_int || !sig_term || !sig_hup || !housekeeping) {
+    fprintf(stderr, "mpkigw: cannot set up signal handling\n");
+    goto done;
+  }
+  evsignal_add(sig_int, NULL);
+  evsignal_add(sig_term, NULL);
+  evsignal_add(sig_hup, NULL);
+  a.store_ok = 1;
+  housekeeping_cb(-1, 0, &a);
+  tv.tv_sec = a.cfg->housekeeping_ms / 1000;
+  tv.tv_usec = (a.cfg->housekeeping_ms % 1000) * 1000;
+  event_add(housekeeping, &tv);
+
+  if (gw_server_start(a.server) != GW_OK) {
+    fprintf(stderr, "mpkigw: cannot start worker threads\n");
+    goto done;
+  }
+  GW_LOG(GW_LOG_INFO, "listening",
+         "url=https://%s:%d/ h2c_port=%d workers=%d config=%s store=%s "
+         "version=\"%s\"",
+         a.cfg->listen_host, gw_server_port(a.server, 0),
+         gw_server_port(a.server, 1), a.cfg->workers, a.cfg->path,
+         a.cfg->store_path, MPKIGW_VERSION);
+  event_base_dispatch(a.base);
+  gw_server_join(a.server);
+  GW_LOG(GW_LOG_INFO, "stopped", "%s", "");
+  status = 0;
+
+done:
+  if (sig_int) {
+    event_free(sig_int);
+  }
+  if (sig_term) {
+    event_free(sig_term);
+  }
+  if (sig_hup) {
+    event_free(sig_hup);
+  }
+  if (housekeeping) {
+    event_free(housekeeping);
+  }
+  if (a.base) {
+    event_base_free(a.base);
+  }
+  gw_server_del(a.server);
+  gw_router_del(router);
+  gw_store_close(a.store);
+  gw_config_del(a.cfg);
+  gw_log_close();
+  return status;
+}
