@@ -38,9 +38,13 @@ GW_SRCS := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 GW_OBJS := $(GW_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+# Fuzz targets (LLVMFuzzerTestOneInput) are built with a replay driver so
+# that `make check` runs their seed corpus with gcc; see tests/fuzz/.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/%_replay,$(FUZZ_SRCS))
 
 .PHONY: all deps run check bench unit clean format-check lint setup
-all: $(BUILD)/mpkigw $(UNIT_BINS)
+all: $(BUILD)/mpkigw $(UNIT_BINS) $(FUZZ_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -57,6 +61,9 @@ $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%_test.o: CFLAGS += -Itests
+
+$(BUILD)/tests/fuzz/%_replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Installs the Debian packages the project needs (only those missing).
 deps:

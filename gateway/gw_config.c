@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "gw_buf.h"
 #include "gw_err.h"
 
 /* How a value is written in the file (and checked). */
@@ -95,6 +96,8 @@ typedef struct cfg_key {
 
 /* The longest path we will store; the OS refuses longer ones anyway. */
 #define CFG_PATH_MAX 4095
+/* The largest config file read; real ones are a few kilobytes. */
+#define CFG_FILE_MAX (1024 * 1024)
 /* Upper bound for server.workers. */
 #define CFG_WORKERS_MAX 1024
 
@@ -184,6 +187,7 @@ static const cfg_key config_keys[] = {
 typedef struct cfg_ctx {
   const char *file; /* as the caller gave it; used in messages */
   char *dir;        /* absolute directory of the file */
+  char *text;       /* the file's content, NUL-terminated */
   char *err;
   size_t errlen;
 } cfg_ctx;
@@ -195,21 +199,23 @@ static int cfg_fail(cfg_ctx *c, int rv, const config_setting_t *s,
 
 static int cfg_fail(cfg_ctx *c, int rv, const config_setting_t *s,
                     const char *fmt, ...) {
+  const char *inc = s ? config_setting_source_file(s) : NULL;
   va_list ap;
-  const char *file = c->file;
   int n;
 
   if (!c->err || c->errlen == 0) {
     return rv;
   }
-  if (s && config_setting_source_file(s)) {
-    file = config_setting_source_file(s); /* an @include'd file */
-  }
-  if (s) {
-    n = snprintf(c->err, c->errlen, "%s:%u: ", file,
+  if (inc) {
+    /* From an @include'd file, which libconfig names as written. */
+    n = snprintf(c->err, c->errlen, "%s%s%s:%u: ", inc[0] == '/' ? "" : c->dir,
+                 inc[0] == '/' ? "" : "/", inc,
+                 (unsigned)config_setting_source_line(s));
+  } else if (s) {
+    n = snprintf(c->err, c->errlen, "%s:%u: ", c->file,
                  (unsigned)config_setting_source_line(s));
   } else {
-    n = snprintf(c->err, c->errlen, "%s: ", file);
+    n = snprintf(c->err, c->errlen, "%s: ", c->file);
   }
   if (n < 0 || (size_t)n >= c->errlen) {
     return rv;
@@ -522,6 +528,175 @@ static int set_string(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
   return GW_OK;
 }
 
+/* Characters of a libconfig setting name. */
+static int name_char(int ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+         (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '*';
+}
+
+static int digit_value(int ch, int base) {
+  int d = -1;
+
+  if (ch >= '0' && ch <= '9') {
+    d = ch - '0';
+  } else if (ch >= 'a' && ch <= 'f') {
+    d = ch - 'a' + 10;
+  } else if (ch >= 'A' && ch <= 'F') {
+    d = ch - 'A' + 10;
+  }
+  return d < base ? d : -1;
+}
+
+/* Reads an integer literal as libconfig writes it ([+-]123, 0x1f) at |v|.
+ * Returns its length (0 when there is none); |*fits| says whether it fits
+ * in an int, and then |*val| is its value. */
+static size_t read_literal(const char *v, long long *val, int *fits) {
+  unsigned long long acc = 0;
+  const char *p = v, *digits;
+  int neg = 0, ovf = 0, base = 10, d;
+
+  if (*p == '+' || *p == '-') {
+    neg = *p == '-';
+    p++;
+  }
+  if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+    base = 16;
+    p += 2;
+  }
+  for (digits = p; (d = digit_value(*p, base)) >= 0; p++) {
+    if (acc > (ULLONG_MAX - (unsigned)d) / (unsigned)base) {
+      ovf = 1;
+    } else {
+      acc = acc * (unsigned)base + (unsigned)d;
+    }
+  }
+  if (p == digits) {
+    return 0;
+  }
+  *fits = !ovf && acc <= (neg ? (unsigned long long)INT_MAX + 1 : INT_MAX);
+  *val = *fits ? (neg ? -(long long)acc : (long long)acc) : 0;
+  return (size_t)(p - v);
+}
+
+/* libconfig 1.5 keeps an integer literal without the L suffix in an int
+ * even when it does not fit and wraps it: "4294968320" reads as 1024. So an
+ * int setting's literal is found again in |text| (its name starts on
+ * |line|) and compared with |got|. Returns 0 when they agree or the literal
+ * cannot be found, else -1 with the literal copied to |lit|. */
+static int literal_wrapped(const char *text, unsigned line, const char *name,
+                           long long got, char *lit, size_t litcap) {
+  const char *p = text, *end, *q, *v;
+  size_t nl = strlen(name), n;
+  long long val;
+  int fits, found = 0;
+
+  for (unsigned l = 1; l < line && p; l++) {
+    p = strchr(p, '\n');
+    p = p ? p + 1 : NULL;
+  }
+  if (!p) {
+    return 0;
+  }
+  end = strchr(p, '\n');
+  end = end ? end : p + strlen(p);
+  /* Every "name = literal" starting on the line: a comment or a string may
+   * hold the same words, so one agreeing literal is enough. */
+  for (q = strstr(p, name); q && q < end; q = strstr(q + nl, name)) {
+    if ((q > text && name_char((unsigned char)q[-1])) ||
+        name_char((unsigned char)q[nl])) {
+      continue;
+    }
+    v = q + nl + strspn(q + nl, " \t\r\n");
+    if (*v != '=' && *v != ':') {
+      continue;
+    }
+    v += 1 + strspn(v + 1, " \t\r\n");
+    n = read_literal(v, &val, &fits);
+    if (n == 0) {
+      continue;
+    }
+    if (fits && val == got) {
+      return 0;
+    }
+    if (!found) {
+      snprintf(lit, litcap, "%.*s", (int)n, v);
+      found = 1;
+    }
+  }
+  return found ? -1 : 0;
+}
+
+/* Reads |fp| to the end, at most CFG_FILE_MAX bytes, into a new
+ * NUL-terminated |*out| of |*len| bytes. Returns GW_OK, GW_ERR_IO (errno
+ * set), GW_ERR_TOO_LARGE or GW_ERR_NOMEM. */
+static int read_text(FILE *fp, char **out, size_t *len) {
+  char chunk[4096];
+  gw_buf b;
+  size_t n;
+  int rv = GW_OK;
+
+  gw_buf_init(&b, CFG_FILE_MAX);
+  do {
+    n = fread(chunk, 1, sizeof(chunk), fp);
+    rv = gw_buf_append(&b, chunk, n);
+  } while (rv == GW_OK && n == sizeof(chunk));
+  if (rv == GW_OK && ferror(fp)) {
+    rv = GW_ERR_IO;
+  }
+  if (rv == GW_OK && !b.data) {
+    b.data = strdup(""); /* an empty file */
+    rv = b.data ? GW_OK : GW_ERR_NOMEM;
+  }
+  if (rv != GW_OK) {
+    gw_buf_free(&b);
+    return rv;
+  }
+  *out = b.data;
+  *len = b.len;
+  return GW_OK;
+}
+
+/* Checks an int setting's literal against wrapping (see literal_wrapped). */
+static int check_int_literal(cfg_ctx *c, const cfg_key *k,
+                             const config_setting_t *s, long long got) {
+  const char *inc = config_setting_source_file(s);
+  char lit[48], *text = c->text, *path = NULL;
+  size_t len;
+  FILE *fp;
+  int bad;
+
+  if (inc) {
+    /* Rare: read the @include'd file again. */
+    if (asprintf(&path, "%s%s%s", inc[0] == '/' ? "" : c->dir,
+                 inc[0] == '/' ? "" : "/", inc) < 0) {
+      return cfg_fail(c, GW_ERR_NOMEM, s, "%s: out of memory", k->name);
+    }
+    fp = fopen(path, "r");
+    free(path);
+    text = NULL;
+    if (fp) {
+      if (read_text(fp, &text, &len) != GW_OK) {
+        text = NULL;
+      }
+      fclose(fp);
+    }
+    if (!text) {
+      return GW_OK; /* libconfig read it a moment ago; nothing to compare */
+    }
+  }
+  bad = literal_wrapped(text, config_setting_source_line(s), k->name +
+                        strcspn(k->name, ".") + 1, got, lit, sizeof(lit));
+  if (text != c->text) {
+    free(text);
+  }
+  if (!bad) {
+    return GW_OK;
+  }
+  return cfg_fail(c, GW_ERR_CONFIG, s, "%s: %s is %s %lld", k->name, lit,
+                  lit[0] == '-' ? "below the minimum" : "above the maximum",
+                  lit[0] == '-' ? k->min : k->max);
+}
+
 /* Applies one setting from the file to |cfg|. */
 static int apply(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
                  const config_setting_t *s) {
@@ -535,6 +710,12 @@ static int apply(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
   case CT_BYTES:
     if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
       v = config_setting_get_int64(s);
+      if (t == CONFIG_TYPE_INT) {
+        rv = check_int_literal(c, k, s, v);
+        if (rv != GW_OK) {
+          return rv;
+        }
+      }
     } else if (k->type == CT_BYTES && t == CONFIG_TYPE_STRING) {
       if (parse_bytes(config_setting_get_string(s), &v) != 0) {
         return cfg_fail(c, GW_ERR_CONFIG, s,
@@ -672,31 +853,48 @@ static int check_config(cfg_ctx *c, gw_config *cfg, config_t *lc) {
   return GW_OK;
 }
 
-/* Opens |path| and sets c->dir and |*abs| to its absolute directory and
- * name. */
-static int open_file(cfg_ctx *c, const char *path, FILE **fp, char **abs) {
+/* Reads |path| into c->text and sets c->dir and |*abs| to its absolute
+ * directory and name. */
+static int load_file(cfg_ctx *c, const char *path, char **abs) {
   struct stat st;
   char *slash;
+  size_t len;
+  FILE *fp;
+  int rv;
 
-  *fp = fopen(path, "r");
-  if (!*fp) {
+  fp = fopen(path, "r");
+  if (!fp) {
     return cfg_fail(c, GW_ERR_IO, NULL, "%s", strerror(errno));
   }
-  if (fstat(fileno(*fp), &st) != 0) {
+  if (fstat(fileno(fp), &st) != 0) {
     goto fail_errno;
   }
   if (S_ISDIR(st.st_mode)) {
     errno = EISDIR;
     goto fail_errno;
   }
+  rv = read_text(fp, &c->text, &len);
+  if (rv == GW_ERR_IO) {
+    goto fail_errno;
+  }
+  fclose(fp);
+  if (rv == GW_ERR_TOO_LARGE) {
+    return cfg_fail(c, GW_ERR_CONFIG, NULL, "larger than %d bytes",
+                    CFG_FILE_MAX);
+  }
+  if (rv != GW_OK) {
+    return cfg_fail(c, rv, NULL, "out of memory");
+  }
+  if (memchr(c->text, '\0', len)) {
+    /* libconfig would stop reading at the NUL without a word. */
+    return cfg_fail(c, GW_ERR_CONFIG, NULL, "contains a NUL byte");
+  }
   *abs = realpath(path, NULL);
   if (!*abs) {
-    goto fail_errno;
+    return cfg_fail(c, GW_ERR_IO, NULL, "%s", strerror(errno));
   }
   c->dir = strdup(*abs);
   if (!c->dir) {
-    free(*abs);
-    fclose(*fp);
     return cfg_fail(c, GW_ERR_NOMEM, NULL, "out of memory");
   }
   slash = strrchr(c->dir, '/'); /* realpath's result always has one */
@@ -705,7 +903,7 @@ static int open_file(cfg_ctx *c, const char *path, FILE **fp, char **abs) {
 
 fail_errno:
   cfg_fail(c, GW_ERR_IO, NULL, "%s", strerror(errno));
-  fclose(*fp);
+  fclose(fp);
   return GW_ERR_IO;
 }
 
@@ -720,34 +918,33 @@ static void free_strings(gw_config *cfg) {
 
 int gw_config_load(gw_config **out, const char *path, char *err,
                    size_t errlen) {
-  cfg_ctx c = {.file = path, .dir = NULL, .err = err, .errlen = errlen};
-  config_t lc;
-  gw_config *cfg;
+  cfg_ctx c = {.file = path, .err = err, .errlen = errlen};
+  gw_config *cfg = NULL;
   char *abs = NULL;
-  FILE *fp;
+  config_t lc;
   int rv;
 
   if (err && errlen) {
     err[0] = '\0';
   }
-  rv = open_file(&c, path, &fp, &abs);
+  rv = load_file(&c, path, &abs);
   if (rv != GW_OK) {
-    return rv;
+    goto fail_file;
   }
   config_init(&lc);
   /* @include "x.conf" is relative to the file, like every other path. */
   config_set_include_dir(&lc, c.dir);
-  if (config_read(&lc, fp) != CONFIG_TRUE) {
-    const char *efile = config_error_file(&lc);
+  if (config_read_string(&lc, c.text) != CONFIG_TRUE) {
+    const char *inc = config_error_file(&lc);
 
-    if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
-      rv = cfg_fail(&c, GW_ERR_IO, NULL, "%s", config_error_text(&lc));
-    } else {
-      rv = GW_ERR_CONFIG;
-      if (err && errlen) {
-        snprintf(err, errlen, "%s:%d: %s", efile ? efile : path,
-                 config_error_line(&lc), config_error_text(&lc));
-      }
+    rv = GW_ERR_CONFIG;
+    if (err && errlen && inc) {
+      snprintf(err, errlen, "%s%s%s:%d: %s", inc[0] == '/' ? "" : c.dir,
+               inc[0] == '/' ? "" : "/", inc, config_error_line(&lc),
+               config_error_text(&lc));
+    } else if (err && errlen) {
+      snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&lc),
+               config_error_text(&lc));
     }
     goto fail_read;
   }
@@ -771,7 +968,7 @@ int gw_config_load(gw_config **out, const char *path, char *err,
     goto fail_cfg;
   }
   config_destroy(&lc);
-  fclose(fp);
+  free(c.text);
   free(c.dir);
   *out = cfg;
   return GW_OK;
@@ -780,8 +977,9 @@ fail_cfg:
   gw_config_del(cfg);
 fail_read:
   config_destroy(&lc);
-  fclose(fp);
+fail_file:
   free(abs);
+  free(c.text);
   free(c.dir);
   return rv;
 }

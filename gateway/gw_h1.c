@@ -43,12 +43,11 @@ static int h1_commit_header(gw_conn *c) {
 
 static int on_message_begin(http_parser *p) {
   gw_conn *c = parser_conn(p);
-  gw_exch *x = malloc(sizeof(*x));
+  gw_exch *x = gw_exch_new(c, 0);
 
   if (!x) {
     return -1;
   }
-  gw_exch_init(x, c, 0);
   c->h1x = x;
   c->h1_req_start_ns = x->req.start_ns;
   gw_buf_reset(&c->h1_name);
@@ -195,8 +194,7 @@ static void h1_request_finished(gw_conn *c) {
 
   c->h1x = NULL;
   c->h1_req_start_ns = 0;
-  gw_exch_clear(x);
-  free(x);
+  gw_exch_free(x);
   gw_metrics_gauge(c->w->m, GW_G_STREAMS, -1);
   if (!c->h1_keepalive) {
     c->close_after_flush = 1;
@@ -217,12 +215,11 @@ static void h1_parse_error(gw_conn *c, enum http_errno e) {
     return;
   }
   if (!x) {
-    x = malloc(sizeof(*x));
+    x = gw_exch_new(c, 0);
     if (!x) {
       gw_conn_close(c);
       return;
     }
-    gw_exch_init(x, c, 0);
     c->h1x = x;
     gw_metrics_gauge(c->w->m, GW_G_STREAMS, 1);
   }
@@ -392,8 +389,7 @@ void gw_h1_free(gw_conn *c) {
     if (!c->h1x->responded) {
       gw_exch_cancel(c->h1x);
     }
-    gw_exch_clear(c->h1x);
-    free(c->h1x);
+    gw_exch_free(c->h1x);
     c->h1x = NULL;
     gw_metrics_gauge(c->w->m, GW_G_STREAMS, -1);
   }

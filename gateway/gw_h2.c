@@ -43,11 +43,10 @@ static int on_begin_headers(nghttp2_session *session,
       frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
     return 0;
   }
-  x = malloc(sizeof(*x));
+  x = gw_exch_new(c, frame->hd.stream_id);
   if (!x) {
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
-  gw_exch_init(x, c, frame->hd.stream_id);
   nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, x);
   x->next = c->streams;
   if (c->streams) {
@@ -144,8 +143,7 @@ static void exch_unlink_free(gw_conn *c, gw_exch *x) {
   }
   c->nstreams--;
   gw_metrics_gauge(c->w->m, GW_G_STREAMS, -1);
-  gw_exch_clear(x);
-  free(x);
+  gw_exch_free(x);
 }
 
 static int on_stream_close(nghttp2_session *session, int32_t stream_id,

@@ -66,32 +66,114 @@ const char *gw_worker_date(gw_worker *w) {
 
 /* ---- the exchange --------------------------------------------------- */
 
-void gw_exch_init(gw_exch *x, gw_conn *c, int32_t stream_id) {
-  memset(x, 0, sizeof(*x));
+struct gw_arena_block {
+  struct gw_arena_block *next;
+  max_align_t data[];
+};
+
+/* Returns |n| bytes from the exchange's arena, 8-byte aligned; NULL when out
+ * of memory. Freed all at once with the exchange. */
+static void *exch_alloc(gw_exch *x, size_t n) {
+  struct gw_arena_block *b;
+  size_t off = (x->arena_used + 7) & ~(size_t)7;
+
+  if (off + n <= sizeof(x->arena)) {
+    x->arena_used = off + n;
+    return x->arena + off;
+  }
+  b = malloc(sizeof(*b) + n);
+  if (!b) {
+    return NULL;
+  }
+  b->next = x->arena_blocks;
+  x->arena_blocks = b;
+  return b->data;
+}
+
+static char *exch_strndup(gw_exch *x, const char *s, size_t n) {
+  char *p = exch_alloc(x, n + 1);
+
+  if (p) {
+    memcpy(p, s, n);
+    p[n] = '\0';
+  }
+  return p;
+}
+
+gw_exch *gw_exch_new(gw_conn *c, int32_t stream_id) {
+  gw_worker *w = c->w;
+  gw_exch *x = w->exch_pool;
+  gw_buf keep_req, keep_resp;
+
+  if (x) {
+    w->exch_pool = x->next;
+    w->exch_pool_len--;
+    keep_req = x->req.body;
+    keep_resp = x->resp_body;
+  } else {
+    x = malloc(sizeof(*x));
+    if (!x) {
+      return NULL;
+    }
+    gw_buf_init(&keep_req, 0);
+    gw_buf_init(&keep_resp, 0);
+  }
+  /* Zero the small part; the request is set field by field below. */
+  memset(x, 0, offsetof(gw_exch, req));
   x->conn = c;
   x->stream_id = stream_id;
+  memset(&x->req, 0, offsetof(gw_req, match));
+  x->req.match.route = NULL;
+  x->req.match.nparams = 0;
   x->req.proto = c->proto;
   x->req.secure = c->secure;
   x->req.start_ns = gw_now_ns();
   memcpy(x->req.client_ip, c->client_ip, sizeof(x->req.client_ip));
-  gw_buf_init(&x->req.body, 0);
-  gw_buf_init(&x->resp_body, 16 * 1024 * 1024);
+  /* Buffers keep their storage across reuse; only the caps are reset. */
+  x->req.body = keep_req;
+  gw_buf_reset(&x->req.body);
+  x->req.body.cap = 0;
+  x->resp_body = keep_resp;
+  gw_buf_reset(&x->resp_body);
+  x->resp_body.cap = 16 * 1024 * 1024;
+  return x;
 }
 
-void gw_exch_clear(gw_exch *x) {
-  for (size_t i = 0; i < x->req.nheaders; i++) {
-    free(x->req.headers[i].name);
+void gw_exch_free(gw_exch *x) {
+  gw_worker *w = x->conn->w;
+
+  while (x->arena_blocks) {
+    struct gw_arena_block *b = x->arena_blocks;
+    x->arena_blocks = b->next;
+    free(b);
   }
-  free(x->req.headers);
-  free(x->req.target);
-  free(x->req.path);
-  free(x->req.authority);
-  gw_buf_free(&x->req.body);
-  gw_buf_free(&x->resp_body);
-  for (size_t i = 0; i < x->nresp_alloc; i++) {
-    free(x->resp_alloc[i]);
+  /* Do not let one large request pin memory in the pool. */
+  if (x->req.body.alloc > 16384) {
+    gw_buf_free(&x->req.body);
   }
-  memset(x, 0, sizeof(*x));
+  if (x->resp_body.alloc > 16384) {
+    gw_buf_free(&x->resp_body);
+  }
+  if (w->exch_pool_len >= GW_EXCH_POOL_MAX) {
+    gw_buf_free(&x->req.body);
+    gw_buf_free(&x->resp_body);
+    free(x);
+    return;
+  }
+  x->next = w->exch_pool;
+  w->exch_pool = x;
+  w->exch_pool_len++;
+}
+
+void gw_worker_exch_pool_free(gw_worker *w) {
+  while (w->exch_pool) {
+    gw_exch *x = w->exch_pool;
+    w->exch_pool = x->next;
+    gw_buf_free(&x->req.body);
+    gw_buf_free(&x->resp_body);
+    free(x);
+  }
+  w->exch_pool_len = 0;
 }
 
 void gw_exch_reject(gw_exch *x, int status, const char *code,
@@ -144,7 +226,7 @@ int gw_exch_set_target(gw_exch *x, const char *target, size_t n) {
                    GW_MAX_TARGET);
     return GW_ERR_TOO_LARGE;
   }
-  x->req.target = strndup(target, n);
+  x->req.target = exch_strndup(x, target, n);
   if (!x->req.target) {
     return GW_ERR_NOMEM;
   }
@@ -166,7 +248,7 @@ int gw_exch_set_target(gw_exch *x, const char *target, size_t n) {
   q = memchr(p, '?', (size_t)(end - p));
   plen = q ? (size_t)(q - p) : (size_t)(end - p);
   /* One allocation: "path\0query\0". */
-  x->req.path = malloc((size_t)(end - p) + 2);
+  x->req.path = exch_alloc(x, (size_t)(end - p) + 2);
   if (!x->req.path) {
     return GW_ERR_NOMEM;
   }
@@ -192,7 +274,7 @@ int gw_exch_add_header(gw_exch *x, const char *name, size_t nlen,
     return GW_OK; /* already failing: do not store more */
   }
   if (nlen == 4 && strncasecmp(name, "host", 4) == 0 && !x->req.authority) {
-    x->req.authority = strndup(value, vlen);
+    x->req.authority = exch_strndup(x, value, vlen);
     if (!x->req.authority) {
       return GW_ERR_NOMEM;
     }
@@ -219,16 +301,21 @@ int gw_exch_add_header(gw_exch *x, const char *name, size_t nlen,
     x->req.content_length = (size_t)v;
     x->req.has_content_length = 1;
   }
-  if ((x->req.nheaders & 7) == 0) {
-    gw_header *n = realloc(x->req.headers,
-                           (x->req.nheaders + 8) * sizeof(*x->req.headers));
+  /* The array doubles from 16; its old copies stay in the arena. */
+  if (x->req.nheaders == 0 || (x->req.nheaders >= 16 &&
+                               (x->req.nheaders & (x->req.nheaders - 1)) == 0)) {
+    size_t want = x->req.nheaders ? x->req.nheaders * 2 : 16;
+    gw_header *n = exch_alloc(x, want * sizeof(*n));
     if (!n) {
       return GW_ERR_NOMEM;
+    }
+    if (x->req.nheaders) {
+      memcpy(n, x->req.headers, x->req.nheaders * sizeof(*n));
     }
     x->req.headers = n;
   }
   /* Name and value in one allocation. */
-  s = malloc(nlen + vlen + 2);
+  s = exch_alloc(x, nlen + vlen + 2);
   if (!s) {
     return GW_ERR_NOMEM;
   }
@@ -259,8 +346,7 @@ int gw_exch_add_pseudo(gw_exch *x, const char *name, size_t nlen,
   } else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
     return gw_exch_set_target(x, value, vlen);
   } else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
-    free(x->req.authority);
-    x->req.authority = strndup(value, vlen);
+    x->req.authority = exch_strndup(x, value, vlen);
     if (!x->req.authority) {
       return GW_ERR_NOMEM;
     }
@@ -405,20 +491,20 @@ int gw_resp_header(gw_exch *x, const char *name, const char *value) {
   if (x->responded) {
     return GW_ERR_INVALID;
   }
-  if (x->nresp_alloc >= GW_RESP_MAX_APP_HEADERS) {
+  if (x->nresp_app >= GW_RESP_MAX_APP_HEADERS) {
     return GW_ERR_LIMIT;
   }
   /* Refuse CR/LF so that no value can split the response. */
   if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n: ")) {
     return GW_ERR_INVALID;
   }
-  s = malloc(nlen + vlen + 2);
+  s = exch_alloc(x, nlen + vlen + 2);
   if (!s) {
     return GW_ERR_NOMEM;
   }
   memcpy(s, name, nlen + 1);
   memcpy(s + nlen + 1, value, vlen + 1);
-  x->resp_alloc[x->nresp_alloc++] = s;
+  x->nresp_app++;
   resp_static(x, s, s + nlen + 1);
   return GW_OK;
 }

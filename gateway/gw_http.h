@@ -39,8 +39,8 @@ typedef struct gw_req {
   int has_content_length;
   gw_buf body;         /* capped at the route's max_body */
   char client_ip[64];
-  gw_route_match match;
   uint64_t start_ns;   /* monotonic, when the request began */
+  gw_route_match match; /* last: large, and filled by the router itself */
 } gw_req;
 
 typedef struct gw_exch gw_exch;

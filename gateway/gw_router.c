@@ -108,8 +108,7 @@ static size_t seg_end(const char *s, size_t start, size_t len) {
 
 /* Splits |pat| (|len| bytes, starting with '/') into rt->seg; |names| holds
  * a writable copy of the pattern. Sets rt->nseg. */
-static int route_parse(rt_route *rt, const char *pat, size_t len,
-                       char *names) {
+static int route_parse(rt_route *rt, const char *pat, size_t len, char *names) {
   size_t i = 0, k = 0, nparams = 0, j, start, end;
 
   while (i < len) {
@@ -174,8 +173,7 @@ static int same_shape(const rt_route *a, const rt_route *b) {
     if (x->is_param != y->is_param) {
       return 0;
     }
-    if (!x->is_param &&
-        (x->len != y->len || memcmp(x->s, y->s, x->len) != 0)) {
+    if (!x->is_param && (x->len != y->len || memcmp(x->s, y->s, x->len) != 0)) {
       return 0;
     }
   }

@@ -649,6 +649,7 @@ static void *worker_main(void *arg) {
     conn_free(c);
   }
   flush_access_log(w);
+  gw_worker_exch_pool_free(w);
   return NULL;
 }
 

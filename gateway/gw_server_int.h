@@ -24,8 +24,10 @@
 typedef struct gw_worker gw_worker;
 typedef struct gw_conn gw_conn;
 
+#define GW_EXCH_ARENA 2048 /* inline bytes for the request's strings */
+#define GW_EXCH_POOL_MAX 1024 /* recycled exchanges kept per worker */
+
 struct gw_exch {
-  gw_req req;
   gw_conn *conn;
   int32_t stream_id;     /* HTTP/2 stream, 0 for HTTP/1.1 */
   size_t header_bytes;   /* name + value + 32 per field, as RFC 9113 counts */
@@ -45,8 +47,7 @@ struct gw_exch {
     const char *name, *value;
   } resp_headers[GW_RESP_MAX_HEADERS];
   size_t nresp_headers;
-  char *resp_alloc[GW_RESP_MAX_HEADERS]; /* strings to free with the exch */
-  size_t nresp_alloc;
+  size_t nresp_app;      /* headers set by the handler */
   char clen[24];
   gw_buf resp_body;
   size_t resp_off;       /* HTTP/2: bytes of resp_body already framed */
@@ -54,6 +55,14 @@ struct gw_exch {
   void (*cancel_fn)(void *arg);
   void *cancel_arg;
   gw_exch *prev, *next;  /* the connection's open HTTP/2 streams */
+  /* Strings of the request and of handler-set response headers come from
+   * this arena (inline first, then malloc'd blocks), so that a request
+   * costs no allocation per header. Everything from |req| on is not zeroed
+   * on reuse: |req| is set field by field, the arena needs no zeroing. */
+  struct gw_arena_block *arena_blocks;
+  size_t arena_used;
+  gw_req req;
+  char arena[GW_EXCH_ARENA];
 };
 
 typedef enum {
@@ -117,6 +126,8 @@ struct gw_worker {
   int nconns;
   gw_metrics_shard *m;
   gw_buf access_log;     /* buffered access-log lines, flushed by timer */
+  gw_exch *exch_pool;    /* recycled exchanges (h2o's mempool idea) */
+  int exch_pool_len;
   time_t date_sec;
   char date[40];         /* cached IMF-fixdate */
 };
@@ -143,8 +154,9 @@ struct gw_server {
 };
 
 /* gw_http.c */
-void gw_exch_init(gw_exch *x, gw_conn *c, int32_t stream_id);
-void gw_exch_clear(gw_exch *x);
+gw_exch *gw_exch_new(gw_conn *c, int32_t stream_id); /* NULL: no memory */
+void gw_exch_free(gw_exch *x);                       /* back to the pool */
+void gw_worker_exch_pool_free(gw_worker *w);
 int gw_exch_add_header(gw_exch *x, const char *name, size_t nlen,
                        const char *value, size_t vlen);
 int gw_exch_add_pseudo(gw_exch *x, const char *name, size_t nlen,

@@ -144,11 +144,14 @@ static void t_defaults_minimal(void) {
 
 /* Every field set away from its default, with every value form. */
 static void t_all_keys_set(void) {
-  gw_config *cfg = load_ok(
+  gw_config *cfg;
+
+  T_EQ_INT(load_text(
       "server: { listen = \"[::1]:9443\"; h2c_listen = \"localhost:8080\";\n"
       "  workers = 3; shutdown_grace_ms = 0; housekeeping_interval_ms = 10;\n"
       "};\n"
-      "tls: { min_version = \"1.3\"; };\n"
+      "tls: { certificate = \"/c.pem\"; private_key = \"k.pem\";\n"
+      "  min_version = \"1.3\"; };\n"
       "limits: { max_connections = 7; max_connections_per_ip = 1;\n"
       "  max_concurrent_streams = 10000; max_header_list_size = \"256k\";\n"
       "  max_header_count = 1; max_body_size = \"2m\";\n"
@@ -160,12 +163,13 @@ static void t_all_keys_set(void) {
       "log: { level = \"debug\"; file = \"/var/log/gw.log\"; access = false; "
       "};\n"
       "store: { backend = \"sqlite\"; path = \"/srv/x.db\"; busy_timeout_ms = "
-      "0; };\n");
-
-  T_ASSERT(cfg != NULL);
+      "0; };\n",
+      &cfg), GW_OK);
   if (!cfg) {
+    printf("#   %s\n", errbuf);
     return;
   }
+  T_EQ_STR(cfg->tls_cert, "/c.pem");
   T_EQ_STR(cfg->listen_host, "::1");
   T_EQ_INT(cfg->listen_port, 9443);
   T_EQ_STR(cfg->h2c_host, "localhost");
@@ -301,7 +305,9 @@ static void t_reference_config(void) {
 
 static void t_err_syntax(void) {
   T_ASSERT(expect_err("server: {\n  listen = ;\n};\n", 2, "syntax error"));
-  T_ASSERT(expect_err("server: {\n  workers = 1\n};\n", 3, "syntax error"));
+  T_ASSERT(expect_err("server: {\n  workers = 1;\n  listen \"x\";\n};\n", 3,
+                      "syntax error"));
+  T_ASSERT(expect_err("server: {\n  workers = 1;\n", 3, "syntax error"));
   T_ASSERT(expect_err("# c\nserver: { workers = 1; workers = 2; };\n", 2,
                       "duplicate setting name"));
 }
@@ -367,13 +373,66 @@ static void t_err_range(void) {
                       "1"));
   T_ASSERT(expect_err(TLS_KEYS "server: { workers = -1; };\n", 2,
                       "server.workers: -1 is below the minimum 0"));
-  /* Too big for an int: libconfig hands it over as a 64-bit integer. */
-  T_ASSERT(expect_err(TLS_KEYS "server: { workers = 99999999999; };\n", 2,
+  /* With the L suffix libconfig reads a 64-bit integer. */
+  T_ASSERT(expect_err(TLS_KEYS "server: { workers = 99999999999L; };\n", 2,
                       "server.workers: 99999999999 is above the maximum "
                       "1024"));
   T_ASSERT(expect_err(TLS_KEYS "limits: { max_body_size = \"1024m\"; };\n", 2,
                       "limits.max_body_size: 1073741824 is above the maximum "
                       "268435456"));
+}
+
+/* libconfig 1.5 wraps an integer literal beyond 32 bits (4294968320 reads
+ * as 1024); such values must be refused, not taken modulo 2^32. */
+static void t_err_int_wrap(void) {
+  gw_config *cfg;
+
+  T_ASSERT(expect_err(TLS_KEYS "limits: { max_body_size = 4294968320; };\n", 2,
+                      "limits.max_body_size: 4294968320 is above the maximum "
+                      "268435456"));
+  T_ASSERT(expect_err(TLS_KEYS "limits: { max_body_size = 0x100000400; };\n",
+                      2,
+                      "limits.max_body_size: 0x100000400 is above the "
+                      "maximum 268435456"));
+  T_ASSERT(expect_err(TLS_KEYS "server: { workers=-4294967295; };\n", 2,
+                      "server.workers: -4294967295 is below the minimum 0"));
+  T_ASSERT(expect_err(TLS_KEYS "server: { workers = 1;\n"
+                               "  shutdown_grace_ms = 4294967297; };\n",
+                      3,
+                      "server.shutdown_grace_ms: 4294967297 is above the "
+                      "maximum 600000"));
+  T_ASSERT(expect_err(TLS_KEYS "server: {\n  workers :\n\n 4294967297\n};\n",
+                      3,
+                      "server.workers: 4294967297 is above the maximum "
+                      "1024"));
+  T_ASSERT(expect_err(TLS_KEYS "server: { workers = 99999999999999999999; };\n",
+                      2,
+                      "server.workers: 99999999999999999999 is above the "
+                      "maximum 1024"));
+  /* 2^31 wraps to a negative int. */
+  T_ASSERT(expect_err(TLS_KEYS "store: { busy_timeout_ms = 2147483648; };\n", 2,
+                      "store.busy_timeout_ms: 2147483648 is above the "
+                      "maximum 600000"));
+  /* The same words in a comment do not confuse the check. */
+  cfg = load_ok("server: { workers = 4; # workers = 99999999999\n };\n"
+                "limits: { max_header_count = 100; /* max_header_count = 4294967396 */ };\n");
+  T_ASSERT(cfg != NULL);
+  if (cfg) {
+    T_EQ_INT(cfg->workers, 4);
+    T_EQ_INT(cfg->max_header_count, 100);
+  }
+  gw_config_del(cfg);
+  /* Values that do fit, in every form, are taken. */
+  cfg = load_ok("limits: { max_connections = 2147483647; };\n");
+  T_ASSERT(cfg == NULL); /* above 1000000, but not wrapped: */
+  T_ASSERT(strstr(errbuf, "2147483647 is above the maximum 1000000") != NULL);
+  cfg = load_ok("server: { workers = +0x10; shutdown_grace_ms = 00012; };\n");
+  T_ASSERT(cfg != NULL);
+  if (cfg) {
+    T_EQ_INT(cfg->workers, 16);
+    T_EQ_INT(cfg->shutdown_grace_ms, 12);
+  }
+  gw_config_del(cfg);
 }
 
 static void t_err_enum(void) {
@@ -645,6 +704,27 @@ static void t_include(void) {
            "minimum 1",
            tmpdir);
   T_EQ_STR(errbuf, want);
+
+  /* The wrap check reads the included file. */
+  write_file("inc_bad.conf", "limits: {\n max_header_count = 4294967396; };\n");
+  T_EQ_INT(load_text(TLS_KEYS "@include \"inc_bad.conf\"\n", &cfg),
+           GW_ERR_CONFIG);
+  snprintf(want, sizeof(want),
+           "%s/inc_bad.conf:2: limits.max_header_count: 4294967396 is above "
+           "the maximum 1000",
+           tmpdir);
+  T_EQ_STR(errbuf, want);
+
+  /* A syntax error in an included file names that file. */
+  write_file("inc_bad.conf", "limits: {\n max_header_count = ; };\n");
+  T_EQ_INT(load_text(TLS_KEYS "@include \"inc_bad.conf\"\n", &cfg),
+           GW_ERR_CONFIG);
+  snprintf(want, sizeof(want), "%s/inc_bad.conf:2: syntax error", tmpdir);
+  T_EQ_STR(errbuf, want);
+
+  T_EQ_INT(load_text(TLS_KEYS "@include \"nope.conf\"\n", &cfg),
+           GW_ERR_CONFIG);
+  T_ASSERT(strstr(errbuf, "t.conf:2: ") != NULL);
 }
 
 static void cleanup(void) {
@@ -672,6 +752,7 @@ int main(void) {
   T_RUN(t_err_unknown_key);
   T_RUN(t_err_wrong_type);
   T_RUN(t_err_range);
+  T_RUN(t_err_int_wrap);
   T_RUN(t_err_enum);
   T_RUN(t_tls_versions);
   T_RUN(t_listen_addresses);

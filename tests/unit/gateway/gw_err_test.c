@@ -36,10 +36,8 @@ static void test_every_code_has_text(void) {
 }
 
 static void test_out_of_range(void) {
-  static const int codes[] = {1,           2,
-                              100,         INT_MAX,
-                              GW_ERR_LAST_, GW_ERR_LAST_ - 1,
-                              -1000,       INT_MIN};
+  static const int codes[] = {
+      1, 2, 100, INT_MAX, GW_ERR_LAST_, GW_ERR_LAST_ - 1, -1000, INT_MIN};
 
   for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
     T_EQ_STR(gw_strerror(codes[i]), "unknown error");

@@ -72,10 +72,10 @@ static void test_decoding(void) {
 }
 
 static void test_bad_escapes(void) {
-  static const char *bad[] = {
-      "a=%zz",   "a=%4",  "a=%",    "%",        "a=1&b=%4", "a=%4g&b=1",
-      "%zz=1",   "a%=1",  "a=%00",  "%00=1",    "a=x%00y",  "a=1&b=%0",
-      "a=%%41",  "a=%g0", "a=% 41", "ok=1&a=%Z"};
+  static const char *bad[] = {"a=%zz",    "a=%4",      "a=%",     "%",
+                              "a=1&b=%4", "a=%4g&b=1", "%zz=1",   "a%=1",
+                              "a=%00",    "%00=1",     "a=x%00y", "a=1&b=%0",
+                              "a=%%41",   "a=%g0",     "a=% 41",  "ok=1&a=%Z"};
 
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     gw_form f = {0};

@@ -50,8 +50,7 @@ static void test_literal(void) {
   T_EQ_INT(gw_router_add(r, "GET", "/healthz", h_a, 0, "healthz"), GW_OK);
   T_EQ_INT(gw_router_add(r, "GET", "/metrics", h_b, 0, "metrics"), GW_OK);
   T_EQ_INT(gw_router_add(r, "GET", "/", h_b, 0, "root"), GW_OK);
-  T_EQ_INT(gw_router_add(r, "POST", "/api/v1/auth", h_a, 4096, "start"),
-           GW_OK);
+  T_EQ_INT(gw_router_add(r, "POST", "/api/v1/auth", h_a, 4096, "start"), GW_OK);
 
   T_EQ_INT(gw_router_match(r, "GET", "/healthz", &m), GW_OK);
   T_ASSERT(m.route && m.route->handler == h_a);
@@ -95,14 +94,11 @@ static void test_trailing_slash_and_empty_segments(void) {
   /* A parameter needs one non-empty segment. */
   T_EQ_INT(gw_router_match(r, "GET", "/api/v1/auth/", &m), GW_ERR_NOT_FOUND);
   T_EQ_INT(gw_router_match(r, "GET", "/api/v1/auth", &m), GW_ERR_NOT_FOUND);
-  T_EQ_INT(gw_router_match(r, "GET", "/api/v1/auth/a/", &m),
-           GW_ERR_NOT_FOUND);
-  T_EQ_INT(gw_router_match(r, "GET", "/api/v1/auth/a/b", &m),
-           GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_router_match(r, "GET", "/api/v1/auth/a/", &m), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_router_match(r, "GET", "/api/v1/auth/a/b", &m), GW_ERR_NOT_FOUND);
   T_EQ_INT(gw_router_match(r, "GET", "/operators//notify", &m),
            GW_ERR_NOT_FOUND);
-  T_EQ_INT(gw_router_match(r, "GET", "/api//v1/auth/x", &m),
-           GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_router_match(r, "GET", "/api//v1/auth/x", &m), GW_ERR_NOT_FOUND);
   gw_router_del(r);
 }
 
@@ -115,8 +111,7 @@ static void test_params(void) {
   T_EQ_INT(
       gw_router_add(r, "POST", "/operators/{name}/notify", h_b, 65536, "nt"),
       GW_OK);
-  T_EQ_INT(gw_router_add(r, "GET", "/a/{x}/b/{y}/{z}", h_b, 0, "three"),
-           GW_OK);
+  T_EQ_INT(gw_router_add(r, "GET", "/a/{x}/b/{y}/{z}", h_b, 0, "three"), GW_OK);
 
   T_EQ_INT(gw_router_match(r, "GET", "/api/v1/auth/0123-abcd", &m), GW_OK);
   T_EQ_INT(m.nparams, 1);
@@ -254,8 +249,7 @@ static void test_not_found_vs_method(void) {
   gw_route_match m;
 
   T_EQ_INT(gw_router_add(r, "GET", "/healthz", h_a, 0, "healthz"), GW_OK);
-  T_EQ_INT(gw_router_add(r, "POST", "/api/v1/auth", h_a, 4096, "start"),
-           GW_OK);
+  T_EQ_INT(gw_router_add(r, "POST", "/api/v1/auth", h_a, 4096, "start"), GW_OK);
   T_EQ_INT(gw_router_add(r, "GET", "/api/v1/auth/{id}", h_a, 0, "status"),
            GW_OK);
   T_EQ_INT(gw_router_add(r, "POST", "/api/v1/auth/cancel", h_a, 0, "cancel"),
@@ -280,8 +274,7 @@ static void test_not_found_vs_method(void) {
   T_EQ_INT(gw_router_match(r, "HEAD", "/api/v1/auth", &m), GW_ERR_METHOD);
   T_EQ_STR(m.allow, "POST");
   /* Methods of every pattern that matches the path, unique, table order. */
-  T_EQ_INT(gw_router_match(r, "PUT", "/api/v1/auth/cancel", &m),
-           GW_ERR_METHOD);
+  T_EQ_INT(gw_router_match(r, "PUT", "/api/v1/auth/cancel", &m), GW_ERR_METHOD);
   T_EQ_STR(m.allow, "GET, HEAD, POST, DELETE");
   T_EQ_INT(gw_router_match(r, "PUT", "/api/v1/auth/abc", &m), GW_ERR_METHOD);
   T_EQ_STR(m.allow, "GET, HEAD, DELETE");
@@ -417,8 +410,7 @@ static void test_add_rejects(void) {
   T_EQ_INT(gw_router_add(r, "GET", "/b/{a/b}", h_a, 0, "x"), GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(r, "GET", "/b/{a-b}", h_a, 0, "x"), GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(r, "GET", "/b/{{a}}", h_a, 0, "x"), GW_ERR_INVALID);
-  T_EQ_INT(gw_router_add(r, "GET", "/b/{a}/{a}", h_a, 0, "x"),
-           GW_ERR_INVALID);
+  T_EQ_INT(gw_router_add(r, "GET", "/b/{a}/{a}", h_a, 0, "x"), GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(r, "GET", "/b//c", h_a, 0, "x"), GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(r, "GET", "//", h_a, 0, "x"), GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(r, "GET", "/b/../c", h_a, 0, "x"), GW_ERR_INVALID);
@@ -437,8 +429,7 @@ static void test_add_rejects(void) {
 
   /* Duplicates: same method and pattern, or same shape. */
   T_EQ_INT(gw_router_add(r, "GET", "/a/{id}", h_b, 0, "a2"), GW_ERR_INVALID);
-  T_EQ_INT(gw_router_add(r, "GET", "/a/{other}", h_b, 0, "a3"),
-           GW_ERR_INVALID);
+  T_EQ_INT(gw_router_add(r, "GET", "/a/{other}", h_b, 0, "a3"), GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(r, "POST", "/a/{id}", h_b, 0, "a4"), GW_OK);
   T_EQ_INT(gw_router_add(r, "HEAD", "/a/{id}", h_b, 0, "a5"), GW_OK);
   T_EQ_INT(gw_router_add(r, "GET", "/a/b", h_b, 0, "a6"), GW_OK);
@@ -449,9 +440,9 @@ static void test_add_rejects(void) {
   T_EQ_INT(gw_router_add(r, "GE T", "/m", h_a, 0, "x"), GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(r, "GET\n", "/m", h_a, 0, "x"), GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(r, "GE,T", "/m", h_a, 0, "x"), GW_ERR_INVALID);
-  T_EQ_INT(gw_router_add(r, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/m", h_a, 0,
-                         "x"),
-           GW_ERR_INVALID);
+  T_EQ_INT(
+      gw_router_add(r, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/m", h_a, 0, "x"),
+      GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(r, NULL, "/m", h_a, 0, "x"), GW_ERR_INVALID);
   T_EQ_INT(gw_router_add(NULL, "GET", "/m", h_a, 0, "x"), GW_ERR_INVALID);
 
