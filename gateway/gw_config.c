@@ -26,7 +26,6 @@ typedef enum {
   CT_INT,    /* integer within [min, max] */
   CT_BYTES,  /* integer, or a string with suffix k / m, within [min, max] */
   CT_BOOL,   /* true | false */
-  CT_STRING, /* any string */
   CT_PATH,   /* string; relative paths are joined to the file's directory */
   CT_ENUM,   /* one of choices[] */
   CT_ADDR    /* "host:port"; host and port go to two fields */
@@ -262,8 +261,6 @@ static const char *kind_name(cfg_type t) {
     return "bytes";
   case CT_BOOL:
     return "bool";
-  case CT_STRING:
-    return "string";
   case CT_PATH:
     return "path";
   case CT_ENUM:
@@ -298,6 +295,27 @@ static const cfg_key *key_find(const char *name) {
     }
   }
   return NULL;
+}
+
+/* Writes the group names, in table order, as "a, b, c" into |buf|. */
+static const char *group_list(char *buf, size_t cap) {
+  size_t o = 0;
+
+  buf[0] = '\0';
+  for (size_t i = 0; i < N_KEYS; i++) {
+    const char *name = config_keys[i].name;
+    int glen = (int)strcspn(name, "."), n;
+
+    if (i > 0 && strncmp(config_keys[i - 1].name, name, (size_t)glen + 1) == 0) {
+      continue; /* the table keeps a group's keys together */
+    }
+    n = snprintf(buf + o, cap - o, "%s%.*s", o ? ", " : "", glen, name);
+    if (n < 0 || (size_t)n >= cap - o) {
+      break;
+    }
+    o += (size_t)n;
+  }
+  return buf;
 }
 
 /* Non-zero when some key lives in group |g|. */
@@ -455,7 +473,8 @@ static char *resolve_path(const cfg_ctx *c, const char *v) {
     return NULL;
   }
   /* The directory is "/" only for files in the root. */
-  sprintf(out, "%s%s%s", c->dir, c->dir[dl - 1] == '/' ? "" : "/", v);
+  snprintf(out, dl + 1 + strlen(v) + 1, "%s%s%s", c->dir,
+           c->dir[dl - 1] == '/' ? "" : "/", v);
   return out;
 }
 
@@ -514,9 +533,10 @@ static int set_string(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
                       CFG_PATH_MAX);
     }
     break;
-  default:
-    dup = strdup(v);
-    break;
+  case CT_INT:
+  case CT_BYTES:
+  case CT_BOOL:
+    return GW_ERR_INTERNAL; /* not string types */
   }
   if (!dup) {
     return cfg_fail(c, GW_ERR_NOMEM, s, "%s: out of memory", k->name);
@@ -563,7 +583,11 @@ static size_t read_literal(const char *v, long long *val, int *fits) {
     base = 16;
     p += 2;
   }
-  for (digits = p; (d = digit_value(*p, base)) >= 0; p++) {
+  for (digits = p;; p++) {
+    d = digit_value((unsigned char)*p, base);
+    if (d < 0) {
+      break;
+    }
     if (acc > (ULLONG_MAX - (unsigned)d) / (unsigned)base) {
       ovf = 1;
     } else {
@@ -745,7 +769,6 @@ static int apply(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
     }
     store_int(cfg, k, config_setting_get_bool(s) ? 1 : 0);
     return GW_OK;
-  case CT_STRING:
   case CT_PATH:
   case CT_ENUM:
   case CT_ADDR:
@@ -790,7 +813,7 @@ static int apply_defaults(cfg_ctx *c, gw_config *cfg) {
 /* Walks every setting in the file, in file order, so that the first error
  * reported is the first one in the file. */
 static int apply_file(cfg_ctx *c, gw_config *cfg, config_setting_t *root) {
-  char full[256];
+  char full[256], groups[128];
   int ng = config_setting_length(root);
   int rv;
 
@@ -801,9 +824,8 @@ static int apply_file(cfg_ctx *c, gw_config *cfg, config_setting_t *root) {
 
     if (!group_known(gname)) {
       return cfg_fail(c, GW_ERR_CONFIG, g,
-                      "unknown key \"%s\" (the groups are server, tls, "
-                      "limits, log, store)",
-                      gname);
+                      "unknown key \"%s\" (the groups are %s)", gname,
+                      group_list(groups, sizeof(groups)));
     }
     if (!config_setting_is_group(g)) {
       return cfg_fail(c, GW_ERR_CONFIG, g, "%s: expected a group, got %s",
@@ -1018,7 +1040,6 @@ void gw_config_print_keys(void *fp) {
                (k->flags & F_OFF) ? "host:port|\"\"" : "host:port");
       snprintf(def, sizeof(def), "\"%s\"", k->sdef);
       break;
-    case CT_STRING:
     case CT_PATH:
       snprintf(bounds, sizeof(bounds), "%s",
                (k->flags & F_NONEMPTY) ? "non-empty" : "-");

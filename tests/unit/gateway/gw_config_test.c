@@ -305,7 +305,9 @@ static void t_reference_config(void) {
 
 static void t_err_syntax(void) {
   T_ASSERT(expect_err("server: {\n  listen = ;\n};\n", 2, "syntax error"));
-  T_ASSERT(expect_err("server: {\n  workers = 1;\n  listen \"x\";\n};\n", 3,
+  /* Not `listen "x";`: libconfig 1.5 leaks the string token that it
+   * finds unexpected, which would fail the LeakSanitizer run. */
+  T_ASSERT(expect_err("server: {\n  workers = 1;\n  listen = = 1;\n};\n", 3,
                       "syntax error"));
   T_ASSERT(expect_err("server: {\n  workers = 1;\n", 3, "syntax error"));
   T_ASSERT(expect_err("# c\nserver: { workers = 1; workers = 2; };\n", 2,
@@ -423,14 +425,19 @@ static void t_err_int_wrap(void) {
   }
   gw_config_del(cfg);
   /* Values that do fit, in every form, are taken. */
-  cfg = load_ok("limits: { max_connections = 2147483647; };\n");
-  T_ASSERT(cfg == NULL); /* above 1000000, but not wrapped: */
-  T_ASSERT(strstr(errbuf, "2147483647 is above the maximum 1000000") != NULL);
-  cfg = load_ok("server: { workers = +0x10; shutdown_grace_ms = 00012; };\n");
+  T_ASSERT(expect_err(TLS_KEYS "limits: { max_connections = 2147483647; };\n",
+                      2,
+                      "limits.max_connections: 2147483647 is above the "
+                      "maximum 1000000"));
+  T_ASSERT(expect_err(TLS_KEYS "server: { workers = -2147483648; };\n", 2,
+                      "server.workers: -2147483648 is below the minimum 0"));
+  cfg = load_ok("server: { workers = 0x10; shutdown_grace_ms = 00012;\n"
+                "  housekeeping_interval_ms = +15; };\n");
   T_ASSERT(cfg != NULL);
   if (cfg) {
     T_EQ_INT(cfg->workers, 16);
     T_EQ_INT(cfg->shutdown_grace_ms, 12);
+    T_EQ_INT(cfg->housekeeping_ms, 15);
   }
   gw_config_del(cfg);
 }
@@ -465,9 +472,6 @@ static void t_tls_versions(void) {
                       2,
                       "tls.min_version: expected one of \"1.2\", \"1.3\", "
                       "got a float"));
-  cfg = load_ok("tls: { min_version = \"1.2\"; };\n");
-  /* tls given twice is a duplicate group: load_ok's TLS_KEYS plus this. */
-  T_ASSERT(cfg == NULL);
   T_EQ_INT(load_text("tls: { certificate = \"c\"; private_key = \"k\";"
                      " min_version = \"1.3\"; };\n",
                      &cfg),

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the project needs, only those missing,
+# non-interactively. Run as root (make deps / make run / make check do).
+set -euo pipefail
+
+packages=(
+  # build
+  gcc make pkg-config
+  libssl-dev libnghttp2-dev libevent-dev libjansson-dev
+  libhttp-parser-dev libconfig-dev libsqlite3-dev
+  # run and demo set-up
+  openssl ca-certificates
+  # tests and benchmarks: real clients and a reference server
+  curl nghttp2-client nghttp2-server python3 python3-h2
+)
+
+# REFERENCE §4: the HTTP/2 flood fixes are in Debian's 1.52.0-1+deb12u3
+# update; the version string says 1.52.0 either way, so check the package.
+min_nghttp2=1.52.0-1+deb12u3
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+have_nghttp2=$(dpkg-query -W -f='${Version}' libnghttp2-14 2>/dev/null || true)
+if [ -n "$have_nghttp2" ] &&
+  dpkg --compare-versions "$have_nghttp2" lt "$min_nghttp2"; then
+  echo "deps: libnghttp2-14 $have_nghttp2 is older than $min_nghttp2; upgrading"
+  missing+=(libnghttp2-14)
+fi
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: these Debian packages are missing: ${missing[*]}" >&2
+  echo "deps: run as root (e.g. 'sudo make deps'), or install them with:" >&2
+  echo "      apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists; an old list may name versions that
+# are gone from the mirror. Update when the lists are missing or stale.
+lists=/var/lib/apt/lists
+if [ -z "$(find "$lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
+  apt-get update -qq
+fi
+if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/mpkigw-deps.log 2>&1; then
+  echo "deps: install failed; retrying after apt-get update" >&2
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" || {
+    echo "deps: apt-get install failed; see the output above" >&2
+    exit 1
+  }
+fi
+echo "deps: done"
