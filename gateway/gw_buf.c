@@ -75,13 +75,27 @@ int gw_buf_puts(gw_buf *b, const char *s) {
 
 int gw_buf_vprintf(gw_buf *b, const char *fmt, va_list ap) {
   va_list ap2;
+  size_t avail = b->alloc > b->len ? b->alloc - b->len : 0;
   int n, rv;
 
+  /* Format straight into the free space; only a line that does not fit is
+   * formatted a second time, after growing. */
   va_copy(ap2, ap);
-  n = vsnprintf(NULL, 0, fmt, ap2);
+  n = vsnprintf(avail ? b->data + b->len : NULL, avail, fmt, ap2);
   va_end(ap2);
   if (n < 0) {
     return GW_ERR_INVALID;
+  }
+  if ((size_t)n < avail) {
+    if ((size_t)n > b->cap - b->len) {
+      b->data[b->len] = '\0';
+      return GW_ERR_TOO_LARGE;
+    }
+    b->len += (size_t)n;
+    return GW_OK;
+  }
+  if (b->data) {
+    b->data[b->len] = '\0';
   }
   rv = buf_reserve(b, (size_t)n);
   if (rv != GW_OK) {

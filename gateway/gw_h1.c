@@ -311,8 +311,11 @@ void gw_h1_submit(gw_exch *x) {
                gw_http_reason(x->status));
   evbuffer_add(out, line, (size_t)n);
   for (size_t i = 0; i < x->nresp_headers; i++) {
-    evbuffer_add_printf(out, "%s: %s\r\n", x->resp_headers[i].name,
-                        x->resp_headers[i].value);
+    evbuffer_add(out, x->resp_headers[i].name, strlen(x->resp_headers[i].name));
+    evbuffer_add(out, ": ", 2);
+    evbuffer_add(out, x->resp_headers[i].value,
+                 strlen(x->resp_headers[i].value));
+    evbuffer_add(out, "\r\n", 2);
   }
   if (!c->h1_keepalive) {
     evbuffer_add(out, "connection: close\r\n", 19);

@@ -355,7 +355,10 @@ void gw_h2_submit(gw_exch *x) {
   size_t n = 0;
   int rv;
 
-  snprintf(x->status_str, sizeof(x->status_str), "%03d", x->status % 1000);
+  x->status_str[0] = (char)('0' + x->status / 100 % 10);
+  x->status_str[1] = (char)('0' + x->status / 10 % 10);
+  x->status_str[2] = (char)('0' + x->status % 10);
+  x->status_str[3] = '\0';
   /* The strings live in the exchange until its stream closes. */
   nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)x->status_str, 7,
                           3, NGHTTP2_NV_FLAG_NO_COPY_NAME |

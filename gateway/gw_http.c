@@ -509,12 +509,58 @@ int gw_resp_header(gw_exch *x, const char *name, const char *value) {
   return GW_OK;
 }
 
-static void exch_access_log(gw_exch *x, uint64_t dur_ns) {
-  gw_worker *w = x->conn->w;
-  char qpath[300], qmethod[40];
-  const gw_route *route = x->req.match.route;
+/* Small appenders: the access log is written for every request, and
+ * printf-style formatting was a quarter of the server's time under load. */
+static char *put_mem(char *p, const char *s, size_t n) {
+  memcpy(p, s, n);
+  return p + n;
+}
+
+#define PUT_LIT(p, lit) put_mem((p), (lit), sizeof(lit) - 1)
+
+static char *put_u64(char *p, uint64_t v) {
+  char tmp[24];
+  size_t n = 0;
+
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) {
+    *p++ = tmp[--n];
+  }
+  return p;
+}
+
+/* "2026-11-27T20:59:07.123Z": the part up to the seconds is cached per
+ * worker and rebuilt once a second. */
+static char *put_timestamp(char *p, gw_worker *w) {
   struct timespec ts;
   struct tm tm;
+  int ms;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  if (ts.tv_sec != w->log_ts_sec) {
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(w->log_ts, sizeof(w->log_ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    w->log_ts_sec = ts.tv_sec;
+  }
+  p = put_mem(p, w->log_ts, 19);
+  ms = (int)(ts.tv_nsec / 1000000);
+  *p++ = '.';
+  *p++ = (char)('0' + ms / 100);
+  *p++ = (char)('0' + ms / 10 % 10);
+  *p++ = (char)('0' + ms % 10);
+  *p++ = 'Z';
+  return p;
+}
+
+static void exch_access_log(gw_exch *x, uint64_t dur_ns) {
+  gw_worker *w = x->conn->w;
+  char line[1024], qpath[300], qmethod[40];
+  const gw_route *route = x->req.match.route;
+  const char *rname = route ? route->name : "-";
+  char *p = line;
 
   if (!w->srv->cfg->access_log || GW_LOG_INFO < gw_log_min_level) {
     return;
@@ -525,18 +571,32 @@ static void exch_access_log(gw_exch *x, uint64_t dur_ns) {
                x->req.path ? strlen(x->req.path) : 1);
   gw_log_quote(qmethod, sizeof(qmethod), x->req.method,
                strlen(x->req.method));
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  gw_buf_printf(&w->access_log,
-                "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=info "
-                "msg=\"access\" proto=%s method=%s path=%s route=%s "
-                "status=%d bytes=%zu dur_us=%llu client=%s\n",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000),
-                x->req.proto == GW_PROTO_H2 ? "h2" : "http/1.1", qmethod,
-                qpath, route ? route->name : "-", x->status,
-                x->is_head ? (size_t)0 : x->resp_body.len,
-                (unsigned long long)(dur_ns / 1000), x->req.client_ip);
+  /* Every piece is bounded: 24 + 300 + 40 + 64 (client) + route names
+   * (literals) + numbers stay far below sizeof(line). */
+  p = PUT_LIT(p, "ts=");
+  p = put_timestamp(p, w);
+  p = PUT_LIT(p, " level=info msg=\"access\" proto=");
+  if (x->req.proto == GW_PROTO_H2) {
+    p = PUT_LIT(p, "h2");
+  } else {
+    p = PUT_LIT(p, "http/1.1");
+  }
+  p = PUT_LIT(p, " method=");
+  p = put_mem(p, qmethod, strlen(qmethod));
+  p = PUT_LIT(p, " path=");
+  p = put_mem(p, qpath, strlen(qpath));
+  p = PUT_LIT(p, " route=");
+  p = put_mem(p, rname, strnlen(rname, 64));
+  p = PUT_LIT(p, " status=");
+  p = put_u64(p, (uint64_t)x->status);
+  p = PUT_LIT(p, " bytes=");
+  p = put_u64(p, x->is_head ? 0 : x->resp_body.len);
+  p = PUT_LIT(p, " dur_us=");
+  p = put_u64(p, dur_ns / 1000);
+  p = PUT_LIT(p, " client=");
+  p = put_mem(p, x->req.client_ip, strnlen(x->req.client_ip, 63));
+  *p++ = '\n';
+  gw_buf_append(&w->access_log, line, (size_t)(p - line));
   if (w->access_log.len >= ACCESS_LOG_FLUSH_AT) {
     gw_log_write_raw(w->access_log.data, w->access_log.len);
     gw_buf_reset(&w->access_log);
@@ -564,7 +624,7 @@ void gw_resp_send(gw_exch *x, int status, const char *content_type,
   if (content_type) {
     resp_static(x, "content-type", content_type);
   }
-  snprintf(x->clen, sizeof(x->clen), "%zu", x->resp_body.len);
+  *put_u64(x->clen, x->resp_body.len) = '\0';
   resp_static(x, "content-length", x->clen);
   resp_static(x, "date", gw_worker_date(x->conn->w));
   resp_static(x, "server", "mpkigw");

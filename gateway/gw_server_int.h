@@ -129,6 +129,8 @@ struct gw_worker {
   gw_exch *exch_pool;    /* recycled exchanges (h2o's mempool idea) */
   int exch_pool_len;
   time_t date_sec;
+  time_t log_ts_sec;
+  char log_ts[24];       /* cached "YYYY-MM-DDTHH:MM:SS" for the access log */
   char date[40];         /* cached IMF-fixdate */
 };
 

@@ -52,13 +52,14 @@ int gw_store_sqlite_migration_count(void) { return SQ_NMIGRATIONS; }
 
 /* ---- prepared statements ---------------------------------------------- */
 
+/* Later issues append their statements here and in sq_sql[]. */
 enum {
   SQ_PING,
   SQ_VERSION,
   SQ_KV_PUT,
   SQ_KV_GET,
   SQ_KV_DEL,
-  SQ_NSTMTS
+  SQ_NSTMTS /* count */
 };
 
 static const char *const sq_sql[SQ_NSTMTS] = {
@@ -147,6 +148,15 @@ static int sq_create_file(const char *path, char *err, size_t errlen) {
   if (fd < 0) {
     e = errno;
     if (e == EEXIST) {
+      /* An existing file keeps the mode its owner gave it; say so if others
+       * can read it. */
+      if (stat(path, &st) == 0 && (st.st_mode & 077)) {
+        char qpath[256];
+        gw_log_quote(qpath, sizeof(qpath), path, strlen(path));
+        GW_LOG(GW_LOG_WARN, "store file is accessible to other users",
+               "backend=sqlite path=%s mode=%04o", qpath,
+               (unsigned)(st.st_mode & 07777));
+      }
       return GW_OK;
     }
     if (e == ENOENT) {
@@ -344,8 +354,7 @@ static int sq_migrate(sq_store *sq, const char *path, char *err,
 
   for (i = 0; i < SQ_NMIGRATIONS; i++) {
     if (sq_migrations[i].version != i + 1) {
-      sq_printf(err, errlen, "sqlite: migration table out of order at %d",
-                i);
+      sq_printf(err, errlen, "sqlite: migration table out of order at %d", i);
       return GW_ERR_INTERNAL;
     }
   }
@@ -390,8 +399,8 @@ static int sq_migrate(sq_store *sq, const char *path, char *err,
       rc = sq_record_migration(sq, m);
     }
     if (rc != SQLITE_OK) {
-      sq_printf(err, errlen, "sqlite: migration %d (%s) failed: %s",
-                m->version, m->description, sqlite3_errmsg(sq->db));
+      sq_printf(err, errlen, "sqlite: migration %d (%s) failed: %s", m->version,
+                m->description, sqlite3_errmsg(sq->db));
       goto fail;
     }
   }
@@ -459,10 +468,9 @@ static int sq_open(gw_store **out, const char *path, int busy_timeout_ms,
 
   /* NOMUTEX: a handle is used by one thread at a time (gw_store.h), so
    * SQLite's per-connection mutex is not needed. */
-  rc = sqlite3_open_v2(path, &sq->db,
-                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                           SQLITE_OPEN_NOMUTEX,
-                       NULL);
+  rc = sqlite3_open_v2(
+      path, &sq->db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) {
     sq_printf(err, errlen, "sqlite: cannot open \"%s\": %s", path,
               sq->db ? sqlite3_errmsg(sq->db) : sqlite3_errstr(rc));

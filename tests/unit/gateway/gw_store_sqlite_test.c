@@ -163,8 +163,8 @@ static void test_fresh_database(void) {
              t, sizeof(t));
     T_EQ_STR(t, "key/value table");
     /* applied_at is an ISO 8601 UTC time. */
-    raw_text(raw, "SELECT applied_at FROM schema_migrations WHERE version=1",
-             t, sizeof(t));
+    raw_text(raw, "SELECT applied_at FROM schema_migrations WHERE version=1", t,
+             sizeof(t));
     T_EQ_INT(strlen(t), 20);
     T_ASSERT(t[10] == 'T' && t[19] == 'Z');
     /* The kv table has the documented columns; updated_at is set. */
@@ -469,6 +469,13 @@ static void test_wal_conversion_busy_ignores_busy_timeout(void) {
  * CRASH_KEYS puts, says so, and is SIGKILLed without closing the store (no
  * checkpoint: everything is still only in the WAL). The parent reopens the
  * database and must find every key. */
+/* Child side: report to the parent through the pipe. */
+static void child_say(int fd, const char *msg) {
+  if (write(fd, msg, strlen(msg)) < 0) {
+    _exit(3);
+  }
+}
+
 static void test_sigkill_loses_no_committed_write(void) {
   int fds[2], status = 0;
   char msg[8] = {0}, key[32], val[32], buf[32];
@@ -489,19 +496,18 @@ static void test_sigkill_loses_no_committed_write(void) {
   if (pid == 0) {
     close(fds[0]);
     if (store_open(&s, 5000) != GW_OK) {
-      n = write(fds[1], "fail", 4);
+      child_say(fds[1], "fail");
       _exit(1);
     }
     for (int i = 0; i < CRASH_KEYS; i++) {
       snprintf(key, sizeof(key), "crash:%d", i);
       snprintf(val, sizeof(val), "value-%d", i * 31);
       if (gw_store_kv_put(s, key, val, strlen(val)) != GW_OK) {
-        n = write(fds[1], "fail", 4);
+        child_say(fds[1], "fail");
         _exit(1);
       }
     }
-    n = write(fds[1], "done", 4);
-    (void)n;
+    child_say(fds[1], "done");
     for (;;) {
       pause(); /* wait to be killed, store still open */
     }

@@ -86,8 +86,7 @@ static void test_unknown_backend(void) {
   /* The name is matched exactly. */
   T_EQ_INT(gw_store_open(&s, "SQLite", tdb, 1000, err, sizeof(err)),
            GW_ERR_INVALID);
-  T_EQ_INT(gw_store_open(&s, "", tdb, 1000, err, sizeof(err)),
-           GW_ERR_INVALID);
+  T_EQ_INT(gw_store_open(&s, "", tdb, 1000, err, sizeof(err)), GW_ERR_INVALID);
   T_ASSERT(s == sentinel);
   tmp_cleanup();
 }
@@ -202,7 +201,7 @@ static void test_kv_buffer_too_small(void) {
   T_EQ_INT(gw_store_kv_put(s, "k", "0123456789", 10), GW_OK);
   memset(buf, '#', sizeof(buf));
   T_EQ_INT(gw_store_kv_get(s, "k", buf, sizeof(buf), &len), GW_ERR_TOO_LARGE);
-  T_EQ_INT(len, 10);                 /* tells the size needed */
+  T_EQ_INT(len, 10);                         /* tells the size needed */
   T_ASSERT(memcmp(buf, "########", 8) == 0); /* and leaves buf alone */
   T_ASSERT(strstr(gw_store_errmsg(s), "does not fit") != NULL);
 
