@@ -57,8 +57,9 @@ $(BUILD)/libgw.a: $(GW_OBJS)
 $(BUILD)/mpkigw: $(BUILD)/gateway/main.o $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Unit tests may drive the in-process server with libcurl.
 $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/libgw.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libcurl 2>/dev/null)
 
 $(BUILD)/tests/unit/%_test.o: CFLAGS += -Itests
 

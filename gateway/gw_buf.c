@@ -1,16 +1,21 @@
 #include "gw_buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_err.h"
 
+/* Caps above this would let the doubling in buf_reserve (and cap + 1)
+ * overflow; no buffer of ours comes near it. */
+#define GW_BUF_MAX_CAP (SIZE_MAX / 4)
+
 void gw_buf_init(gw_buf *b, size_t cap) {
   b->data = NULL;
   b->len = 0;
   b->alloc = 0;
-  b->cap = cap;
+  b->cap = cap > GW_BUF_MAX_CAP ? GW_BUF_MAX_CAP : cap;
 }
 
 void gw_buf_free(gw_buf *b) {

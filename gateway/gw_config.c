@@ -7,6 +7,7 @@
  * cannot be half-added. */
 #include "gw_config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
@@ -16,19 +17,18 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include "gw_buf.h"
 #include "gw_err.h"
 
 /* How a value is written in the file (and checked). */
 typedef enum {
-  CT_INT,    /* integer within [min, max] */
-  CT_BYTES,  /* integer, or a string with suffix k / m, within [min, max] */
-  CT_BOOL,   /* true | false */
-  CT_PATH,   /* string; relative paths are joined to the file's directory */
-  CT_ENUM,   /* one of choices[] */
-  CT_ADDR    /* "host:port"; host and port go to two fields */
+  CT_INT,   /* integer within [min, max] */
+  CT_BYTES, /* integer, or a string with suffix k / m, within [min, max] */
+  CT_BOOL,  /* true | false */
+  CT_PATH,  /* string; relative paths are joined to the file's directory */
+  CT_ENUM,  /* one of choices[] */
+  CT_ADDR   /* "host:port"; host and port go to two fields */
 } cfg_type;
 
 /* How a value is stored in gw_config. */
@@ -66,29 +66,42 @@ typedef struct cfg_key {
 
 /* offsetof() that fails to compile unless |field| has type |T|, so that the
  * table cannot store an int into a size_t. */
-#define FIELD(field, T)                                                     \
-  (offsetof(gw_config, field) +                                             \
-   0 * sizeof(char[_Generic(((gw_config *)0)->field, T : 1, default : -1)]))
+/* clang-format off */
+#define FIELD(field, T)                                                        \
+  (offsetof(gw_config, field) +                                                \
+   0 * sizeof(char[_Generic(((gw_config *)0)->field, T: 1, default: -1)]))
+/* clang-format on */
 
-#define KEY_INT(n, f, lo, hi, d, h)                                         \
-  {.name = (n), .type = CT_INT, .store = ST_INT, .min = (lo), .max = (hi),  \
-   .idef = (d), .off = FIELD(f, int), .help = (h)}
-#define KEY_BYTES(n, f, st, T, lo, hi, d, h)                                \
-  {.name = (n), .type = CT_BYTES, .store = (st), .min = (lo), .max = (hi),  \
-   .idef = (d), .off = FIELD(f, T), .help = (h)}
-#define KEY_BOOL(n, f, d, h)                                                \
-  {.name = (n), .type = CT_BOOL, .store = ST_INT, .min = 0, .max = 1,       \
-   .idef = (d), .off = FIELD(f, int), .help = (h)}
-#define KEY_PATH(n, f, fl, d, h)                                            \
-  {.name = (n), .type = CT_PATH, .store = ST_STR, .flags = (fl),            \
-   .sdef = (d), .off = FIELD(f, char *), .help = (h)}
-#define KEY_ENUM(n, f, st, T, ch, d, h)                                     \
-  {.name = (n), .type = CT_ENUM, .store = (st), .sdef = (d),                \
-   .choices = (ch), .off = FIELD(f, T), .help = (h)}
-#define KEY_ADDR(n, fh, fp, fl, d, h)                                       \
-  {.name = (n), .type = CT_ADDR, .store = ST_STR, .flags = (fl),            \
-   .sdef = (d), .off = FIELD(fh, char *), .off2 = FIELD(fp, int),           \
-   .help = (h)}
+#define KEY_INT(n, f, lo, hi, d, h)                                            \
+  {                                                                            \
+    .name = (n), .type = CT_INT, .store = ST_INT, .min = (lo), .max = (hi),    \
+    .idef = (d), .off = FIELD(f, int), .help = (h)                             \
+  }
+#define KEY_BYTES(n, f, st, T, lo, hi, d, h)                                   \
+  {                                                                            \
+    .name = (n), .type = CT_BYTES, .store = (st), .min = (lo), .max = (hi),    \
+    .idef = (d), .off = FIELD(f, T), .help = (h)                               \
+  }
+#define KEY_BOOL(n, f, d, h)                                                   \
+  {                                                                            \
+    .name = (n), .type = CT_BOOL, .store = ST_INT, .min = 0, .max = 1,         \
+    .idef = (d), .off = FIELD(f, int), .help = (h)                             \
+  }
+#define KEY_PATH(n, f, fl, d, h)                                               \
+  {                                                                            \
+    .name = (n), .type = CT_PATH, .store = ST_STR, .flags = (fl), .sdef = (d), \
+    .off = FIELD(f, char *), .help = (h)                                       \
+  }
+#define KEY_ENUM(n, f, st, T, ch, d, h)                                        \
+  {                                                                            \
+    .name = (n), .type = CT_ENUM, .store = (st), .sdef = (d), .choices = (ch), \
+    .off = FIELD(f, T), .help = (h)                                            \
+  }
+#define KEY_ADDR(n, fh, fp, fl, d, h)                                          \
+  {                                                                            \
+    .name = (n), .type = CT_ADDR, .store = ST_STR, .flags = (fl), .sdef = (d), \
+    .off = FIELD(fh, char *), .off2 = FIELD(fp, int), .help = (h)              \
+  }
 
 #define KIB 1024LL
 #define MIB (1024LL * 1024LL)
@@ -134,8 +147,8 @@ static const cfg_key config_keys[] = {
     /* limits */
     KEY_INT("limits.max_connections", max_connections, 1, 1000000, 10000,
             "open connections in all"),
-    KEY_INT("limits.max_connections_per_ip", max_connections_per_ip, 1,
-            1000000, 512, "open connections from one client address"),
+    KEY_INT("limits.max_connections_per_ip", max_connections_per_ip, 1, 1000000,
+            512, "open connections from one client address"),
     KEY_INT("limits.max_concurrent_streams", max_concurrent_streams, 1, 10000,
             100, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS"),
     KEY_BYTES("limits.max_header_list_size", max_header_list_size, ST_INT, int,
@@ -166,8 +179,8 @@ static const cfg_key config_keys[] = {
             "stream resets per second allowed after the burst"),
 
     /* log */
-    KEY_ENUM("log.level", log_level, ST_LEVEL, gw_log_level, log_levels,
-             "info", "lowest level written"),
+    KEY_ENUM("log.level", log_level, ST_LEVEL, gw_log_level, log_levels, "info",
+             "lowest level written"),
     KEY_PATH("log.file", log_file, 0, "", "log file, \"\" = stderr"),
     KEY_BOOL("log.access", access_log, 1, "one line per request"),
 
@@ -306,7 +319,8 @@ static const char *group_list(char *buf, size_t cap) {
     const char *name = config_keys[i].name;
     int glen = (int)strcspn(name, "."), n;
 
-    if (i > 0 && strncmp(config_keys[i - 1].name, name, (size_t)glen + 1) == 0) {
+    if (i > 0 &&
+        strncmp(config_keys[i - 1].name, name, (size_t)glen + 1) == 0) {
       continue; /* the table keeps a group's keys together */
     }
     n = snprintf(buf + o, cap - o, "%s%.*s", o ? ", " : "", glen, name);
@@ -357,8 +371,8 @@ static void store_str(gw_config *cfg, size_t off, char *v) {
   *p = v;
 }
 
-static int check_range(cfg_ctx *c, const cfg_key *k,
-                       const config_setting_t *s, long long v) {
+static int check_range(cfg_ctx *c, const cfg_key *k, const config_setting_t *s,
+                       long long v) {
   if (v < k->min) {
     return cfg_fail(c, GW_ERR_CONFIG, s, "%s: %lld is below the minimum %lld",
                     k->name, v, k->min);
@@ -522,8 +536,8 @@ static int set_string(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
     break;
   case CT_PATH:
     if (strlen(v) > CFG_PATH_MAX) {
-      return cfg_fail(c, GW_ERR_CONFIG, s, "%s: longer than %d bytes",
-                      k->name, CFG_PATH_MAX);
+      return cfg_fail(c, GW_ERR_CONFIG, s, "%s: longer than %d bytes", k->name,
+                      CFG_PATH_MAX);
     }
     dup = resolve_path(c, v);
     if (dup && strlen(dup) > CFG_PATH_MAX) {
@@ -708,8 +722,9 @@ static int check_int_literal(cfg_ctx *c, const cfg_key *k,
       return GW_OK; /* libconfig read it a moment ago; nothing to compare */
     }
   }
-  bad = literal_wrapped(text, config_setting_source_line(s), k->name +
-                        strcspn(k->name, ".") + 1, got, lit, sizeof(lit));
+  bad = literal_wrapped(text, config_setting_source_line(s),
+                        k->name + strcspn(k->name, ".") + 1, got, lit,
+                        sizeof(lit));
   if (text != c->text) {
     free(text);
   }
@@ -774,10 +789,9 @@ static int apply(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
   case CT_ADDR:
     if (t != CONFIG_TYPE_STRING) {
       if (k->type == CT_ENUM) {
-        return cfg_fail(c, GW_ERR_CONFIG, s, "%s: expected one of %s, got %s",
-                        k->name,
-                        choice_list(list, sizeof(list), k->choices, ", ", 1),
-                        type_name(t));
+        return cfg_fail(
+            c, GW_ERR_CONFIG, s, "%s: expected one of %s, got %s", k->name,
+            choice_list(list, sizeof(list), k->choices, ", ", 1), type_name(t));
       }
       return cfg_fail(c, GW_ERR_CONFIG, s, "%s: expected a string, got %s",
                       k->name, type_name(t));
@@ -858,8 +872,8 @@ static int check_config(cfg_ctx *c, gw_config *cfg, config_t *lc) {
     const cfg_key *k = &config_keys[i];
 
     if ((k->flags & F_REQUIRED) && !*(char **)field(cfg, k->off)) {
-      return cfg_fail(c, GW_ERR_CONFIG, NULL,
-                      "missing required key \"%s\"", k->name);
+      return cfg_fail(c, GW_ERR_CONFIG, NULL, "missing required key \"%s\"",
+                      k->name);
     }
   }
   if (cfg->h2c_port != 0 && cfg->h2c_port == cfg->listen_port &&

@@ -11,7 +11,7 @@ packages=(
   # run and demo set-up
   openssl ca-certificates
   # tests and benchmarks: real clients and a reference server
-  curl nghttp2-client nghttp2-server python3 python3-h2
+  libcurl4-openssl-dev curl nghttp2-client nghttp2-server python3 python3-h2
 )
 
 # REFERENCE §4: the HTTP/2 flood fixes are in Debian's 1.52.0-1+deb12u3

@@ -146,25 +146,31 @@ static void t_defaults_minimal(void) {
 static void t_all_keys_set(void) {
   gw_config *cfg;
 
-  T_EQ_INT(load_text(
-      "server: { listen = \"[::1]:9443\"; h2c_listen = \"localhost:8080\";\n"
-      "  workers = 3; shutdown_grace_ms = 0; housekeeping_interval_ms = 10;\n"
-      "};\n"
-      "tls: { certificate = \"/c.pem\"; private_key = \"k.pem\";\n"
-      "  min_version = \"1.3\"; };\n"
-      "limits: { max_connections = 7; max_connections_per_ip = 1;\n"
-      "  max_concurrent_streams = 10000; max_header_list_size = \"256k\";\n"
-      "  max_header_count = 1; max_body_size = \"2m\";\n"
-      "  max_output_buffer = 16384L; handshake_timeout_ms = 100;\n"
-      "  header_timeout_ms = 200; request_timeout_ms = 3600000;\n"
-      "  idle_timeout_ms = 1000; settings_ack_timeout_ms = 0x100;\n"
-      "  stream_error_budget = 1; stream_reset_burst = 2;\n"
-      "  stream_reset_rate = 1000000; };\n"
-      "log: { level = \"debug\"; file = \"/var/log/gw.log\"; access = false; "
-      "};\n"
-      "store: { backend = \"sqlite\"; path = \"/srv/x.db\"; busy_timeout_ms = "
-      "0; };\n",
-      &cfg), GW_OK);
+  T_EQ_INT(
+      load_text(
+          "server: { listen = \"[::1]:9443\"; h2c_listen = "
+          "\"localhost:8080\";\n"
+          "  workers = 3; shutdown_grace_ms = 0; housekeeping_interval_ms = "
+          "10;\n"
+          "};\n"
+          "tls: { certificate = \"/c.pem\"; private_key = \"k.pem\";\n"
+          "  min_version = \"1.3\"; };\n"
+          "limits: { max_connections = 7; max_connections_per_ip = 1;\n"
+          "  max_concurrent_streams = 10000; max_header_list_size = \"256k\";\n"
+          "  max_header_count = 1; max_body_size = \"2m\";\n"
+          "  max_output_buffer = 16384L; handshake_timeout_ms = 100;\n"
+          "  header_timeout_ms = 200; request_timeout_ms = 3600000;\n"
+          "  idle_timeout_ms = 1000; settings_ack_timeout_ms = 0x100;\n"
+          "  stream_error_budget = 1; stream_reset_burst = 2;\n"
+          "  stream_reset_rate = 1000000; };\n"
+          "log: { level = \"debug\"; file = \"/var/log/gw.log\"; access = "
+          "false; "
+          "};\n"
+          "store: { backend = \"sqlite\"; path = \"/srv/x.db\"; "
+          "busy_timeout_ms = "
+          "0; };\n",
+          &cfg),
+      GW_OK);
   if (!cfg) {
     printf("#   %s\n", errbuf);
     return;
@@ -315,8 +321,8 @@ static void t_err_syntax(void) {
 }
 
 static void t_err_unknown_key(void) {
-  T_ASSERT(expect_err(TLS_KEYS "server: {\n  lisen = \"127.0.0.1:1\";\n};\n",
-                      3, "unknown key \"server.lisen\""));
+  T_ASSERT(expect_err(TLS_KEYS "server: {\n  lisen = \"127.0.0.1:1\";\n};\n", 3,
+                      "unknown key \"server.lisen\""));
   T_ASSERT(expect_err(TLS_KEYS "\n\nsrever: { listen = \"127.0.0.1:1\"; };\n",
                       4,
                       "unknown key \"srever\" (the groups are server, tls, "
@@ -360,10 +366,8 @@ static void t_err_range(void) {
   /* The example from docs/configuration.md, on line 12. */
   T_ASSERT(expect_err(TLS_KEYS "\n\n\n\n\n\n\n\n\nlimits: {\n"
                                "  max_body_size = 0;\n};\n",
-                      12,
-                      "limits.max_body_size: 0 is below the minimum 1024"));
-  T_ASSERT(expect_err(TLS_KEYS "limits: { max_header_list_size = 1023; };\n",
-                      2,
+                      12, "limits.max_body_size: 0 is below the minimum 1024"));
+  T_ASSERT(expect_err(TLS_KEYS "limits: { max_header_list_size = 1023; };\n", 2,
                       "limits.max_header_list_size: 1023 is below the "
                       "minimum 1024"));
   T_ASSERT(expect_err(TLS_KEYS "limits: { max_header_list_size = 262145; };\n",
@@ -392,8 +396,7 @@ static void t_err_int_wrap(void) {
   T_ASSERT(expect_err(TLS_KEYS "limits: { max_body_size = 4294968320; };\n", 2,
                       "limits.max_body_size: 4294968320 is above the maximum "
                       "268435456"));
-  T_ASSERT(expect_err(TLS_KEYS "limits: { max_body_size = 0x100000400; };\n",
-                      2,
+  T_ASSERT(expect_err(TLS_KEYS "limits: { max_body_size = 0x100000400; };\n", 2,
                       "limits.max_body_size: 0x100000400 is above the "
                       "maximum 268435456"));
   T_ASSERT(expect_err(TLS_KEYS "server: { workers=-4294967295; };\n", 2,
@@ -403,8 +406,7 @@ static void t_err_int_wrap(void) {
                       3,
                       "server.shutdown_grace_ms: 4294967297 is above the "
                       "maximum 600000"));
-  T_ASSERT(expect_err(TLS_KEYS "server: {\n  workers :\n\n 4294967297\n};\n",
-                      3,
+  T_ASSERT(expect_err(TLS_KEYS "server: {\n  workers :\n\n 4294967297\n};\n", 3,
                       "server.workers: 4294967297 is above the maximum "
                       "1024"));
   T_ASSERT(expect_err(TLS_KEYS "server: { workers = 99999999999999999999; };\n",
@@ -417,7 +419,8 @@ static void t_err_int_wrap(void) {
                       "maximum 600000"));
   /* The same words in a comment do not confuse the check. */
   cfg = load_ok("server: { workers = 4; # workers = 99999999999\n };\n"
-                "limits: { max_header_count = 100; /* max_header_count = 4294967396 */ };\n");
+                "limits: { max_header_count = 100; /* max_header_count = "
+                "4294967396 */ };\n");
   T_ASSERT(cfg != NULL);
   if (cfg) {
     T_EQ_INT(cfg->workers, 4);
@@ -495,10 +498,14 @@ static void t_listen_addresses(void) {
       {"[2001:db8::1]:443", "2001:db8::1", 443},
   };
   static const char *const bad[] = {
-      "127.0.0.1",      "127.0.0.1:",      "127.0.0.1:0",  "127.0.0.1:65536",
-      "127.0.0.1:-1",   "127.0.0.1:80x",   "127.0.0.1: 80", ":8443",
-      "1.2.3:80",       "256.0.0.1:80",    "example.com:80", "[::1]8443",
-      "[::1]:",         "[zz]:80",         "::1:8443",     "[127.0.0.1]:80",
+      "127.0.0.1",        "127.0.0.1:",
+      "127.0.0.1:0",      "127.0.0.1:65536",
+      "127.0.0.1:-1",     "127.0.0.1:80x",
+      "127.0.0.1: 80",    ":8443",
+      "1.2.3:80",         "256.0.0.1:80",
+      "example.com:80",   "[::1]8443",
+      "[::1]:",           "[zz]:80",
+      "::1:8443",         "[127.0.0.1]:80",
       "localhost:123456", "",
   };
   char text[256], reason[256], q[64];
@@ -506,8 +513,7 @@ static void t_listen_addresses(void) {
   for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
     gw_config *cfg;
 
-    snprintf(text, sizeof(text), "server: { listen = \"%s\"; };\n",
-             good[i].in);
+    snprintf(text, sizeof(text), "server: { listen = \"%s\"; };\n", good[i].in);
     cfg = load_ok(text);
     T_ASSERT(cfg != NULL);
     if (cfg) {
@@ -517,8 +523,8 @@ static void t_listen_addresses(void) {
     gw_config_del(cfg);
   }
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    snprintf(text, sizeof(text),
-             TLS_KEYS "server: { listen = \"%s\"; };\n", bad[i]);
+    snprintf(text, sizeof(text), TLS_KEYS "server: { listen = \"%s\"; };\n",
+             bad[i]);
     snprintf(q, sizeof(q), "\"%s\"", bad[i]);
     if (bad[i][0]) {
       snprintf(reason, sizeof(reason),
@@ -564,7 +570,12 @@ static void t_bytes_suffix(void) {
     T_EQ_INT(cfg->max_header_list_size, 2048);
   }
   gw_config_del(cfg);
-  static const char *const bad[] = {"1x", "m", "", "-1k", "1 k", "1kb",
+  static const char *const bad[] = {"1x",
+                                    "m",
+                                    "",
+                                    "-1k",
+                                    "1 k",
+                                    "1kb",
                                     "99999999999999999999",
                                     "9999999999999999m"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -603,11 +614,10 @@ static void t_relative_paths(void) {
   int rv;
 
   T_ASSERT(mkdir(tmp_path("sub"), 0700) == 0);
-  write_file("sub/r.conf",
-             "tls: { certificate = \"certs/c.pem\";\n"
-             "  private_key = \"/abs/k.pem\"; };\n"
-             "log: { file = \"../logs/gw.log\"; };\n"
-             "store: { path = \"./db/x.db\"; };\n");
+  write_file("sub/r.conf", "tls: { certificate = \"certs/c.pem\";\n"
+                           "  private_key = \"/abs/k.pem\"; };\n"
+                           "log: { file = \"../logs/gw.log\"; };\n"
+                           "store: { path = \"./db/x.db\"; };\n");
 
   /* Loaded through a relative path from another directory: the result
    * must not depend on the current directory. */
@@ -634,8 +644,8 @@ static void t_relative_paths(void) {
 }
 
 static void t_empty_strings(void) {
-  T_ASSERT(expect_err("tls: { certificate = \"\"; private_key = \"k\"; };\n",
-                      1, "tls.certificate: must not be empty"));
+  T_ASSERT(expect_err("tls: { certificate = \"\"; private_key = \"k\"; };\n", 1,
+                      "tls.certificate: must not be empty"));
   T_ASSERT(expect_err(TLS_KEYS "store: { path = \"\"; };\n", 2,
                       "store.path: must not be empty"));
 }
@@ -726,15 +736,14 @@ static void t_include(void) {
   snprintf(want, sizeof(want), "%s/inc_bad.conf:2: syntax error", tmpdir);
   T_EQ_STR(errbuf, want);
 
-  T_EQ_INT(load_text(TLS_KEYS "@include \"nope.conf\"\n", &cfg),
-           GW_ERR_CONFIG);
+  T_EQ_INT(load_text(TLS_KEYS "@include \"nope.conf\"\n", &cfg), GW_ERR_CONFIG);
   T_ASSERT(strstr(errbuf, "t.conf:2: ") != NULL);
 }
 
 static void cleanup(void) {
   static const char *const names[] = {
-      "t.conf",   "bad.conf", "inc_ok.conf", "inc_bad.conf",
-      "sub/r.conf", "sub",    NULL};
+      "t.conf",     "bad.conf", "inc_ok.conf", "inc_bad.conf",
+      "sub/r.conf", "sub",      NULL};
   for (int i = 0; names[i]; i++) {
     remove(tmp_path(names[i]));
   }
