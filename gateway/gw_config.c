@@ -77,11 +77,15 @@ typedef struct cfg_key {
     .name = (n), .type = CT_INT, .store = ST_INT, .min = (lo), .max = (hi),    \
     .idef = (d), .off = FIELD(f, int), .help = (h)                             \
   }
-#define KEY_BYTES(n, f, st, T, lo, hi, d, h)                                   \
+#define KEY_BYTES_(n, f, st, T, lo, hi, d, h)                                  \
   {                                                                            \
     .name = (n), .type = CT_BYTES, .store = (st), .min = (lo), .max = (hi),    \
     .idef = (d), .off = FIELD(f, T), .help = (h)                               \
   }
+#define KEY_BYTES(n, f, lo, hi, d, h)                                          \
+  KEY_BYTES_(n, f, ST_SIZE, size_t, lo, hi, d, h)
+#define KEY_BYTES_INT(n, f, lo, hi, d, h)                                      \
+  KEY_BYTES_(n, f, ST_INT, int, lo, hi, d, h)
 #define KEY_BOOL(n, f, d, h)                                                   \
   {                                                                            \
     .name = (n), .type = CT_BOOL, .store = ST_INT, .min = 0, .max = 1,         \
@@ -92,11 +96,16 @@ typedef struct cfg_key {
     .name = (n), .type = CT_PATH, .store = ST_STR, .flags = (fl), .sdef = (d), \
     .off = FIELD(f, char *), .help = (h)                                       \
   }
-#define KEY_ENUM(n, f, st, T, ch, d, h)                                        \
+#define KEY_ENUM_(n, f, st, T, ch, d, h)                                       \
   {                                                                            \
     .name = (n), .type = CT_ENUM, .store = (st), .sdef = (d), .choices = (ch), \
     .off = FIELD(f, T), .help = (h)                                            \
   }
+#define KEY_ENUM(n, f, ch, d, h) KEY_ENUM_(n, f, ST_INT, int, ch, d, h)
+#define KEY_ENUM_LEVEL(n, f, ch, d, h)                                         \
+  KEY_ENUM_(n, f, ST_LEVEL, gw_log_level, ch, d, h)
+/* Stores the chosen name, not its value. */
+#define KEY_ENUM_STR(n, f, ch, d, h) KEY_ENUM_(n, f, ST_STR, char *, ch, d, h)
 #define KEY_ADDR(n, fh, fp, fl, d, h)                                          \
   {                                                                            \
     .name = (n), .type = CT_ADDR, .store = ST_STR, .flags = (fl), .sdef = (d), \
@@ -141,8 +150,8 @@ static const cfg_key config_keys[] = {
              "PEM certificate chain, leaf first"),
     KEY_PATH("tls.private_key", tls_key, F_REQUIRED | F_NONEMPTY, NULL,
              "PEM private key of the certificate"),
-    KEY_ENUM("tls.min_version", tls_min_version, ST_INT, int, tls_versions,
-             "1.2", "lowest TLS version accepted"),
+    KEY_ENUM("tls.min_version", tls_min_version, tls_versions, "1.2",
+             "lowest TLS version accepted"),
 
     /* limits */
     KEY_INT("limits.max_connections", max_connections, 1, 1000000, 10000,
@@ -151,15 +160,15 @@ static const cfg_key config_keys[] = {
             512, "open connections from one client address"),
     KEY_INT("limits.max_concurrent_streams", max_concurrent_streams, 1, 10000,
             100, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS"),
-    KEY_BYTES("limits.max_header_list_size", max_header_list_size, ST_INT, int,
-              1 * KIB, 256 * KIB, 16 * KIB,
-              "bytes of request headers (HTTP/2 header list size)"),
+    KEY_BYTES_INT("limits.max_header_list_size", max_header_list_size, 1 * KIB,
+                  256 * KIB, 16 * KIB,
+                  "bytes of request headers (HTTP/2 header list size)"),
     KEY_INT("limits.max_header_count", max_header_count, 1, 1000, 100,
             "header fields in one request"),
-    KEY_BYTES("limits.max_body_size", max_body_size, ST_SIZE, size_t, 1 * KIB,
-              256 * MIB, 1 * MIB, "bytes of one request body"),
-    KEY_BYTES("limits.max_output_buffer", max_output_buffer, ST_SIZE, size_t,
-              16 * KIB, 256 * MIB, 1 * MIB,
+    KEY_BYTES("limits.max_body_size", max_body_size, 1 * KIB, 256 * MIB,
+              1 * MIB, "bytes of one request body"),
+    KEY_BYTES("limits.max_output_buffer", max_output_buffer, 16 * KIB,
+              256 * MIB, 1 * MIB,
               "bytes queued for one connection before reading pauses"),
     KEY_INT("limits.handshake_timeout_ms", handshake_timeout_ms, 100, 600000,
             10000, "ms for the TLS handshake and client preface"),
@@ -179,14 +188,14 @@ static const cfg_key config_keys[] = {
             "stream resets per second allowed after the burst"),
 
     /* log */
-    KEY_ENUM("log.level", log_level, ST_LEVEL, gw_log_level, log_levels, "info",
-             "lowest level written"),
+    KEY_ENUM_LEVEL("log.level", log_level, log_levels, "info",
+                   "lowest level written"),
     KEY_PATH("log.file", log_file, 0, "", "log file, \"\" = stderr"),
     KEY_BOOL("log.access", access_log, 1, "one line per request"),
 
     /* store */
-    KEY_ENUM("store.backend", store_backend, ST_STR, char *, store_backends,
-             "sqlite", "storage backend"),
+    KEY_ENUM_STR("store.backend", store_backend, store_backends, "sqlite",
+                 "storage backend"),
     KEY_PATH("store.path", store_path, F_NONEMPTY, "mpkigw.db",
              "database file"),
     KEY_INT("store.busy_timeout_ms", store_busy_timeout_ms, 0, 600000, 5000,

@@ -72,9 +72,12 @@ static void housekeeping_cb(evutil_socket_t fd, short what, void *arg) {
       GW_LOG(GW_LOG_INFO, "store healthy again", "path=%s",
              a->cfg->store_path);
     } else {
+      char detail[256];
+      const char *m = gw_store_errmsg(a->store);
+      gw_log_quote(detail, sizeof(detail), m, strlen(m));
       GW_LOG(GW_LOG_ERROR, "store health check failed",
-             "path=%s error=\"%s\" detail=\"%s\"", a->cfg->store_path,
-             gw_strerror(rv), gw_store_errmsg(a->store));
+             "path=%s error=\"%s\" detail=%s", a->cfg->store_path,
+             gw_strerror(rv), detail);
     }
   }
   a->store_ok = rv == GW_OK;
@@ -166,8 +169,10 @@ int main(int argc, char **argv) {
   rv = gw_store_open(&a.store, a.cfg->store_backend, a.cfg->store_path,
                      a.cfg->store_busy_timeout_ms, err, sizeof(err));
   if (rv != GW_OK) {
-    GW_LOG(GW_LOG_ERROR, "cannot open store", "backend=%s path=%s error=\"%s\"",
-           a.cfg->store_backend, a.cfg->store_path, err);
+    char qerr[1100];
+    gw_log_quote(qerr, sizeof(qerr), err, strlen(err));
+    GW_LOG(GW_LOG_ERROR, "cannot open store", "backend=%s path=%s error=%s",
+           a.cfg->store_backend, a.cfg->store_path, qerr);
     fprintf(stderr, "mpkigw: cannot open store %s: %s\n", a.cfg->store_path,
             err);
     goto done;
@@ -178,7 +183,9 @@ int main(int argc, char **argv) {
   }
   rv = gw_server_new(&a.server, a.cfg, router, &a, err, sizeof(err));
   if (rv != GW_OK) {
-    GW_LOG(GW_LOG_ERROR, "cannot start server", "error=\"%s\"", err);
+    char qerr[1100];
+    gw_log_quote(qerr, sizeof(qerr), err, strlen(err));
+    GW_LOG(GW_LOG_ERROR, "cannot start server", "error=%s", qerr);
     fprintf(stderr, "mpkigw: %s\n", err);
     goto done;
   }
