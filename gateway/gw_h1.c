@@ -325,9 +325,12 @@ void gw_h1_submit(gw_exch *x) {
     evbuffer_add(out, x->resp_body.data, x->resp_body.len);
   }
   if (!x->request_done) {
-    /* Early answer: stop reading; what follows is the unread body. */
+    /* Early answer: stop reading; what follows is the unread body. (After
+     * a parse error the parser is stopped already and must not be paused.) */
     c->h1_paused = 1;
-    http_parser_pause(&c->parser, 1);
+    if (HTTP_PARSER_ERRNO(&c->parser) == HPE_OK) {
+      http_parser_pause(&c->parser, 1);
+    }
   }
   if (!c->in_callback) {
     /* An asynchronous handler answered: move on to the next request. */

@@ -194,9 +194,12 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     x = stream_exch(c, frame->hd.stream_id);
-    /* Answered before the request was complete (an error, say 413): stop
-     * the client sending the rest (RFC 9113 §8.1). */
-    if (x && !x->request_done) {
+    /* Refused for its size before the body was complete: ask the client to
+     * stop sending (RFC 9113 §8.1, RST_STREAM NO_ERROR). Other early answers
+     * (404, 405) let the body finish, discarded, because some clients (curl
+     * 7.88) report a reset stream as a failure even after a full response;
+     * the request timeout bounds a body that never ends. */
+    if (x && !x->request_done && x->status == 413) {
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE,
                                 frame->hd.stream_id, NGHTTP2_NO_ERROR);
     }
