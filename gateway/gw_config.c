@@ -354,7 +354,9 @@ static int group_known(const char *g) {
   return 0;
 }
 
-static void *field(gw_config *cfg, size_t off) { return (char *)cfg + off; }
+static void *field(gw_config *cfg, size_t off) {
+  return (char *)cfg + off;
+}
 
 static void store_int(gw_config *cfg, const cfg_key *k, long long v) {
   switch (k->store) {

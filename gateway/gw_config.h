@@ -16,7 +16,7 @@ typedef struct gw_config {
   char *path; /* the file it was read from (absolute) */
 
   /* server */
-  char *listen_host;     /* server.listen "host:port", default 127.0.0.1:8443 */
+  char *listen_host; /* server.listen "host:port", default 127.0.0.1:8443 */
   int listen_port;
   char *h2c_host;        /* server.h2c_listen, "" = off (default) */
   int h2c_port;          /* 0 when off */
@@ -30,21 +30,21 @@ typedef struct gw_config {
   int tls_min_version; /* tls.min_version "1.2" | "1.3" as 0x0303 / 0x0304 */
 
   /* limits */
-  int max_connections;        /* limits.max_connections */
-  int max_connections_per_ip; /* limits.max_connections_per_ip (>= 1) */
-  int max_concurrent_streams; /* limits.max_concurrent_streams */
-  int max_header_list_size;   /* limits.max_header_list_size, bytes */
-  int max_header_count;       /* limits.max_header_count */
-  size_t max_body_size;       /* limits.max_body_size, bytes, default cap */
-  size_t max_output_buffer;   /* limits.max_output_buffer, bytes per conn */
-  int handshake_timeout_ms;   /* limits.handshake_timeout_ms */
-  int header_timeout_ms;      /* limits.header_timeout_ms */
-  int request_timeout_ms;     /* limits.request_timeout_ms (whole request) */
-  int idle_timeout_ms;        /* limits.idle_timeout_ms */
-  int settings_ack_timeout_ms;/* limits.settings_ack_timeout_ms */
-  int stream_error_budget;    /* limits.stream_error_budget per connection */
-  int reset_burst;            /* limits.stream_reset_burst */
-  int reset_rate;             /* limits.stream_reset_rate, per second */
+  int max_connections;         /* limits.max_connections */
+  int max_connections_per_ip;  /* limits.max_connections_per_ip (>= 1) */
+  int max_concurrent_streams;  /* limits.max_concurrent_streams */
+  int max_header_list_size;    /* limits.max_header_list_size, bytes */
+  int max_header_count;        /* limits.max_header_count */
+  size_t max_body_size;        /* limits.max_body_size, bytes, default cap */
+  size_t max_output_buffer;    /* limits.max_output_buffer, bytes per conn */
+  int handshake_timeout_ms;    /* limits.handshake_timeout_ms */
+  int header_timeout_ms;       /* limits.header_timeout_ms */
+  int request_timeout_ms;      /* limits.request_timeout_ms (whole request) */
+  int idle_timeout_ms;         /* limits.idle_timeout_ms */
+  int settings_ack_timeout_ms; /* limits.settings_ack_timeout_ms */
+  int stream_error_budget;     /* limits.stream_error_budget per connection */
+  int reset_burst;             /* limits.stream_reset_burst */
+  int reset_rate;              /* limits.stream_reset_rate, per second */
 
   /* log */
   gw_log_level log_level; /* log.level "debug"|"info"|"warn"|"error" */
@@ -52,8 +52,8 @@ typedef struct gw_config {
   int access_log;         /* log.access true|false */
 
   /* store */
-  char *store_backend;    /* store.backend, "sqlite" */
-  char *store_path;       /* store.path */
+  char *store_backend;       /* store.backend, "sqlite" */
+  char *store_path;          /* store.path */
   int store_busy_timeout_ms; /* store.busy_timeout_ms */
 } gw_config;
 

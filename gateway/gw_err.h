@@ -8,19 +8,19 @@
 
 enum {
   GW_OK = 0,
-  GW_ERR_NOMEM = -1,       /* allocation failed */
-  GW_ERR_INVALID = -2,     /* bad argument or malformed input */
-  GW_ERR_TOO_LARGE = -3,   /* input or buffer over its cap */
-  GW_ERR_NOT_FOUND = -4,   /* no such thing (route, key, row) */
-  GW_ERR_METHOD = -5,      /* path exists, method does not */
-  GW_ERR_IO = -6,          /* system call failed; errno says more */
-  GW_ERR_TLS = -7,         /* OpenSSL failed; its error queue says more */
-  GW_ERR_CONFIG = -8,      /* configuration rejected */
-  GW_ERR_STORE = -9,       /* the store failed */
-  GW_ERR_BUSY = -10,       /* the store or a resource is busy; retry later */
-  GW_ERR_LIMIT = -11,      /* a configured limit was reached */
-  GW_ERR_PROTO = -12,      /* peer broke the protocol */
-  GW_ERR_INTERNAL = -13,   /* a bug: should not happen */
+  GW_ERR_NOMEM = -1,     /* allocation failed */
+  GW_ERR_INVALID = -2,   /* bad argument or malformed input */
+  GW_ERR_TOO_LARGE = -3, /* input or buffer over its cap */
+  GW_ERR_NOT_FOUND = -4, /* no such thing (route, key, row) */
+  GW_ERR_METHOD = -5,    /* path exists, method does not */
+  GW_ERR_IO = -6,        /* system call failed; errno says more */
+  GW_ERR_TLS = -7,       /* OpenSSL failed; its error queue says more */
+  GW_ERR_CONFIG = -8,    /* configuration rejected */
+  GW_ERR_STORE = -9,     /* the store failed */
+  GW_ERR_BUSY = -10,     /* the store or a resource is busy; retry later */
+  GW_ERR_LIMIT = -11,    /* a configured limit was reached */
+  GW_ERR_PROTO = -12,    /* peer broke the protocol */
+  GW_ERR_INTERNAL = -13, /* a bug: should not happen */
   GW_ERR_LAST_ = -14
 };
 

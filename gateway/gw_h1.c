@@ -15,7 +15,9 @@
 #include "gw_log.h"
 #include "gw_server_int.h"
 
-static uint64_t ms_ns(int ms) { return (uint64_t)ms * 1000000u; }
+static uint64_t ms_ns(int ms) {
+  return (uint64_t)ms * 1000000u;
+}
 
 static void h1_update_read(gw_conn *c) {
   if (c->h1_paused || c->read_blocked) {
@@ -25,7 +27,9 @@ static void h1_update_read(gw_conn *c) {
   }
 }
 
-static gw_conn *parser_conn(http_parser *p) { return p->data; }
+static gw_conn *parser_conn(http_parser *p) {
+  return p->data;
+}
 
 /* Commits the header whose name and value have been gathered. */
 static int h1_commit_header(gw_conn *c) {
@@ -63,8 +67,8 @@ static int on_url(http_parser *p, const char *at, size_t n) {
 
   /* The target is gathered in h1_value until the first header name. */
   if (gw_buf_append(&c->h1_value, at, n) != GW_OK) {
-    gw_exch_reject(c->h1x, 414, "uri_too_long",
-                   "request target over %d bytes", GW_MAX_TARGET);
+    gw_exch_reject(c->h1x, 414, "uri_too_long", "request target over %d bytes",
+                   GW_MAX_TARGET);
   }
   return 0;
 }
@@ -126,8 +130,8 @@ static int on_headers_complete(http_parser *p) {
   if (x->responded) {
     /* Answered from the headers alone (404, 413, ...): a body that was
      * announced is not read, so the connection cannot be reused. */
-    if ((p->flags & F_CHUNKED) || (p->content_length > 0 &&
-                                   p->content_length != ULLONG_MAX)) {
+    if ((p->flags & F_CHUNKED) ||
+        (p->content_length > 0 && p->content_length != ULLONG_MAX)) {
       c->h1_keepalive = 0;
       http_parser_pause(p, 1);
     }
@@ -287,7 +291,9 @@ static int h1_process(gw_conn *c) {
   return GW_OK;
 }
 
-int gw_h1_on_read(gw_conn *c) { return h1_process(c); }
+int gw_h1_on_read(gw_conn *c) {
+  return h1_process(c);
+}
 
 void gw_h1_submit(gw_exch *x) {
   gw_conn *c = x->conn;

@@ -16,7 +16,9 @@
 
 #define WRITE_CHUNK 16384
 
-static uint64_t ms_ns(int ms) { return (uint64_t)ms * 1000000u; }
+static uint64_t ms_ns(int ms) {
+  return (uint64_t)ms * 1000000u;
+}
 
 static gw_exch *stream_exch(gw_conn *c, int32_t stream_id) {
   return nghttp2_session_get_stream_user_data(c->h2, stream_id);
@@ -76,11 +78,11 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
     return 0; /* trailers are not used by any route */
   }
   if (namelen > 0 && name[0] == ':') {
-    rv = gw_exch_add_pseudo(x, (const char *)name, namelen,
-                            (const char *)value, valuelen);
+    rv = gw_exch_add_pseudo(x, (const char *)name, namelen, (const char *)value,
+                            valuelen);
   } else {
-    rv = gw_exch_add_header(x, (const char *)name, namelen,
-                            (const char *)value, valuelen);
+    rv = gw_exch_add_header(x, (const char *)name, namelen, (const char *)value,
+                            valuelen);
   }
   return rv == GW_ERR_NOMEM ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
@@ -200,8 +202,8 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
      * 7.88) report a reset stream as a failure even after a full response;
      * the request timeout bounds a body that never ends. */
     if (x && !x->request_done && x->status == 413) {
-      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE,
-                                frame->hd.stream_id, NGHTTP2_NO_ERROR);
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                NGHTTP2_NO_ERROR);
     }
   }
   return 0;
@@ -213,8 +215,8 @@ static int on_error(nghttp2_session *session, int lib_error_code,
 
   (void)session;
   (void)lib_error_code;
-  GW_LOG(GW_LOG_DEBUG, "http/2 error", "client=%s error=\"%.*s\"",
-         c->client_ip, (int)(len > 200 ? 200 : len), msg);
+  GW_LOG(GW_LOG_DEBUG, "http/2 error", "client=%s error=\"%.*s\"", c->client_ip,
+         (int)(len > 200 ? 200 : len), msg);
   return 0;
 }
 
@@ -224,8 +226,7 @@ int gw_h2_callbacks_new(nghttp2_session_callbacks **out) {
   if (nghttp2_session_callbacks_new(&cb) != 0) {
     return GW_ERR_NOMEM;
   }
-  nghttp2_session_callbacks_set_on_begin_headers_callback(cb,
-                                                          on_begin_headers);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
@@ -363,16 +364,14 @@ void gw_h2_submit(gw_exch *x) {
   x->status_str[2] = (char)('0' + x->status % 10);
   x->status_str[3] = '\0';
   /* The strings live in the exchange until its stream closes. */
-  nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)x->status_str, 7,
-                          3, NGHTTP2_NV_FLAG_NO_COPY_NAME |
-                                 NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+  nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)x->status_str, 7, 3,
+                          NGHTTP2_NV_FLAG_NO_COPY_NAME |
+                              NGHTTP2_NV_FLAG_NO_COPY_VALUE};
   for (size_t i = 0; i < x->nresp_headers; i++) {
-    nva[n++] = (nghttp2_nv){(uint8_t *)x->resp_headers[i].name,
-                            (uint8_t *)x->resp_headers[i].value,
-                            strlen(x->resp_headers[i].name),
-                            strlen(x->resp_headers[i].value),
-                            NGHTTP2_NV_FLAG_NO_COPY_NAME |
-                                NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+    nva[n++] = (nghttp2_nv){
+        (uint8_t *)x->resp_headers[i].name, (uint8_t *)x->resp_headers[i].value,
+        strlen(x->resp_headers[i].name), strlen(x->resp_headers[i].value),
+        NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
   }
   prd.source.ptr = x;
   prd.read_callback = body_read;

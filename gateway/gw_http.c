@@ -29,18 +29,35 @@ static const struct {
   int status;
   const char *reason;
 } reasons[] = {
-    {100, "Continue"}, {200, "OK"}, {201, "Created"}, {202, "Accepted"},
-    {204, "No Content"}, {301, "Moved Permanently"}, {302, "Found"},
-    {303, "See Other"}, {304, "Not Modified"}, {400, "Bad Request"},
-    {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
-    {405, "Method Not Allowed"}, {408, "Request Timeout"}, {409, "Conflict"},
-    {411, "Length Required"}, {413, "Content Too Large"},
-    {414, "URI Too Long"}, {415, "Unsupported Media Type"},
-    {422, "Unprocessable Content"}, {429, "Too Many Requests"},
+    {100, "Continue"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {411, "Length Required"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {422, "Unprocessable Content"},
+    {429, "Too Many Requests"},
     {431, "Request Header Fields Too Large"},
-    {500, "Internal Server Error"}, {501, "Not Implemented"},
-    {502, "Bad Gateway"}, {503, "Service Unavailable"},
-    {504, "Gateway Timeout"}, {505, "HTTP Version Not Supported"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
 };
 
 const char *gw_http_reason(int status) {
@@ -176,8 +193,8 @@ void gw_worker_exch_pool_free(gw_worker *w) {
   w->exch_pool_len = 0;
 }
 
-void gw_exch_reject(gw_exch *x, int status, const char *code,
-                    const char *fmt, ...) {
+void gw_exch_reject(gw_exch *x, int status, const char *code, const char *fmt,
+                    ...) {
   va_list ap;
 
   if (x->reject_status) {
@@ -206,8 +223,7 @@ static int exch_count_field(gw_exch *x, size_t nlen, size_t vlen) {
   }
   if (x->header_count > (size_t)cfg->max_header_count) {
     gw_exch_reject(x, 431, "too_many_headers",
-                   "more than %d request header fields",
-                   cfg->max_header_count);
+                   "more than %d request header fields", cfg->max_header_count);
     return GW_ERR_TOO_LARGE;
   }
   return GW_OK;
@@ -302,8 +318,9 @@ int gw_exch_add_header(gw_exch *x, const char *name, size_t nlen,
     x->req.has_content_length = 1;
   }
   /* The array doubles from 16; its old copies stay in the arena. */
-  if (x->req.nheaders == 0 || (x->req.nheaders >= 16 &&
-                               (x->req.nheaders & (x->req.nheaders - 1)) == 0)) {
+  if (x->req.nheaders == 0 ||
+      (x->req.nheaders >= 16 &&
+       (x->req.nheaders & (x->req.nheaders - 1)) == 0)) {
     size_t want = x->req.nheaders ? x->req.nheaders * 2 : 16;
     gw_header *n = exch_alloc(x, want * sizeof(*n));
     if (!n) {
@@ -436,13 +453,21 @@ void gw_exch_cancel(gw_exch *x) {
 
 /* ---- public API ----------------------------------------------------- */
 
-gw_req *gw_exch_req(gw_exch *x) { return &x->req; }
+gw_req *gw_exch_req(gw_exch *x) {
+  return &x->req;
+}
 
-void *gw_exch_app(gw_exch *x) { return x->conn->w->srv->app; }
+void *gw_exch_app(gw_exch *x) {
+  return x->conn->w->srv->app;
+}
 
-gw_server *gw_exch_server(gw_exch *x) { return x->conn->w->srv; }
+gw_server *gw_exch_server(gw_exch *x) {
+  return x->conn->w->srv;
+}
 
-int gw_exch_responded(const gw_exch *x) { return x->responded; }
+int gw_exch_responded(const gw_exch *x) {
+  return x->responded;
+}
 
 void gw_exch_on_cancel(gw_exch *x, void (*fn)(void *arg), void *arg) {
   x->cancel_fn = fn;
@@ -569,8 +594,7 @@ static void exch_access_log(gw_exch *x, uint64_t dur_ns) {
    * tokens. Quoted, so that a client cannot forge a log line. */
   gw_log_quote(qpath, sizeof(qpath), x->req.path ? x->req.path : "-",
                x->req.path ? strlen(x->req.path) : 1);
-  gw_log_quote(qmethod, sizeof(qmethod), x->req.method,
-               strlen(x->req.method));
+  gw_log_quote(qmethod, sizeof(qmethod), x->req.method, strlen(x->req.method));
   /* Every piece is bounded: 24 + 300 + 40 + 64 (client) + route names
    * (literals) + numbers stay far below sizeof(line). */
   p = PUT_LIT(p, "ts=");
@@ -674,8 +698,8 @@ void gw_resp_json(gw_exch *x, int status, json_t *json) {
   free(s);
 }
 
-void gw_resp_error(gw_exch *x, int status, const char *code,
-                   const char *fmt, ...) {
+void gw_resp_error(gw_exch *x, int status, const char *code, const char *fmt,
+                   ...) {
   char msg[512];
   va_list ap;
 

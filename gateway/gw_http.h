@@ -27,19 +27,19 @@ typedef struct gw_header {
 
 typedef struct gw_req {
   gw_proto proto;
-  int secure;          /* arrived over TLS */
+  int secure; /* arrived over TLS */
   char method[16];
-  char *target;        /* raw request target, "/path?query" */
-  char *path;          /* target up to '?', still percent-encoded */
-  char *query;         /* after '?', or NULL */
-  char *authority;     /* :authority or Host, or NULL */
-  gw_header *headers;  /* regular headers (no pseudo-headers) */
+  char *target;       /* raw request target, "/path?query" */
+  char *path;         /* target up to '?', still percent-encoded */
+  char *query;        /* after '?', or NULL */
+  char *authority;    /* :authority or Host, or NULL */
+  gw_header *headers; /* regular headers (no pseudo-headers) */
   size_t nheaders;
   size_t content_length; /* when has_content_length */
   int has_content_length;
-  gw_buf body;         /* capped at the route's max_body */
+  gw_buf body; /* capped at the route's max_body */
   char client_ip[64];
-  uint64_t start_ns;   /* monotonic, when the request began */
+  uint64_t start_ns;    /* monotonic, when the request began */
   gw_route_match match; /* last: large, and filled by the router itself */
 } gw_req;
 
@@ -81,8 +81,8 @@ void gw_resp_send(gw_exch *x, int status, const char *content_type,
 void gw_resp_json(gw_exch *x, int status, json_t *json);
 
 /* Sends {"error": code, "message": formatted} with |status|. */
-void gw_resp_error(gw_exch *x, int status, const char *code,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void gw_resp_error(gw_exch *x, int status, const char *code, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
 
 /* The reason phrase for |status| ("Not Found"), "" if unknown. */
 const char *gw_http_reason(int status);

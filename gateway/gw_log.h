@@ -43,11 +43,11 @@ void gw_log_write_raw(const char *p, size_t n);
  * Returns |dst|. */
 char *gw_log_quote(char *dst, size_t cap, const char *src, size_t n);
 
-#define GW_LOG(level, msg, ...)                                             \
-  do {                                                                      \
-    if ((int)(level) >= gw_log_min_level) {                                 \
-      gw_log_write((level), (msg), __VA_ARGS__);                            \
-    }                                                                       \
+#define GW_LOG(level, msg, ...)                                                \
+  do {                                                                         \
+    if ((int)(level) >= gw_log_min_level) {                                    \
+      gw_log_write((level), (msg), __VA_ARGS__);                               \
+    }                                                                          \
   } while (0)
 
 #endif

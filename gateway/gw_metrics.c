@@ -15,8 +15,8 @@ static const int known_status[GW_METRICS_NSTATUS - 5] = {
 
 /* Upper bounds of the latency buckets, in microseconds. */
 static const uint64_t bucket_us[GW_METRICS_NBUCKETS] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
-    100000, 250000, 500000, 1000000, 5000000};
+    100,   250,   500,    1000,   2500,   5000,    10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
 
 struct gw_metrics_shard {
   _Atomic uint64_t req[GW_METRICS_MAX_ROUTES + 1][GW_METRICS_NSTATUS][2];
@@ -92,7 +92,7 @@ void gw_metrics_request(gw_metrics_shard *s, int route, int status, int h2,
                         uint64_t duration_ns) {
   uint64_t us = duration_ns / 1000;
   int r = (route < 0 || route >= GW_METRICS_MAX_ROUTES) ? GW_METRICS_MAX_ROUTES
-                                                         : route;
+                                                        : route;
   int b = 0;
 
   bump(&s->req[r][status_slot(status)][h2 ? 1 : 0], 1);
@@ -127,8 +127,9 @@ static uint64_t sum_u64(gw_metrics *m, size_t off) {
   uint64_t sum = 0;
 
   for (size_t i = 0; i < m->nshards; i++) {
-    sum += atomic_load_explicit(
-        (_Atomic uint64_t *)((char *)&m->shards[i] + off), memory_order_relaxed);
+    sum +=
+        atomic_load_explicit((_Atomic uint64_t *)((char *)&m->shards[i] + off),
+                             memory_order_relaxed);
   }
   return sum;
 }
@@ -160,11 +161,11 @@ int gw_metrics_render(gw_metrics *m, gw_buf *out,
   char st[8];
   int rv = GW_OK;
 
-#define P(...)                                                              \
-  do {                                                                      \
-    if (rv == GW_OK) {                                                      \
-      rv = gw_buf_printf(out, __VA_ARGS__);                                 \
-    }                                                                       \
+#define P(...)                                                                 \
+  do {                                                                         \
+    if (rv == GW_OK) {                                                         \
+      rv = gw_buf_printf(out, __VA_ARGS__);                                    \
+    }                                                                          \
   } while (0)
 
   P("# HELP mpkigw_http_requests_total HTTP requests answered, by route, "
@@ -178,8 +179,8 @@ int gw_metrics_render(gw_metrics *m, gw_buf *out,
     for (int s = 0; s < GW_METRICS_NSTATUS; s++) {
       for (int p = 0; p < 2; p++) {
         v = sum_u64(m, offsetof(gw_metrics_shard, req) +
-                           ((size_t)r * GW_METRICS_NSTATUS * 2 +
-                            (size_t)s * 2 + (size_t)p) *
+                           ((size_t)r * GW_METRICS_NSTATUS * 2 + (size_t)s * 2 +
+                            (size_t)p) *
                                sizeof(uint64_t));
         if (!v) {
           continue;

@@ -17,21 +17,21 @@
 #define GW_METRICS_NBUCKETS 14
 
 typedef enum {
-  GW_M_CONN_ACCEPTED = 0,   /* connections accepted */
-  GW_M_CONN_REJECTED,       /* refused by a connection limit */
-  GW_M_TLS_FAILED,          /* TLS handshakes that failed or timed out */
-  GW_M_PLAIN_ON_TLS,        /* plain HTTP sent to the TLS port */
-  GW_M_TIMEOUTS,            /* connections or streams ended by a timer */
-  GW_M_STREAM_ERRORS,       /* HTTP/2 stream errors and resets */
-  GW_M_GOAWAY_CALM,         /* connections closed with ENHANCE_YOUR_CALM */
+  GW_M_CONN_ACCEPTED = 0, /* connections accepted */
+  GW_M_CONN_REJECTED,     /* refused by a connection limit */
+  GW_M_TLS_FAILED,        /* TLS handshakes that failed or timed out */
+  GW_M_PLAIN_ON_TLS,      /* plain HTTP sent to the TLS port */
+  GW_M_TIMEOUTS,          /* connections or streams ended by a timer */
+  GW_M_STREAM_ERRORS,     /* HTTP/2 stream errors and resets */
+  GW_M_GOAWAY_CALM,       /* connections closed with ENHANCE_YOUR_CALM */
   GW_M_NCOUNTERS
 } gw_metric_counter;
 
 typedef enum {
-  GW_G_CONNS_H1 = 0, /* open connections speaking HTTP/1.1 */
-  GW_G_CONNS_H2,     /* open connections speaking HTTP/2 */
+  GW_G_CONNS_H1 = 0,    /* open connections speaking HTTP/1.1 */
+  GW_G_CONNS_H2,        /* open connections speaking HTTP/2 */
   GW_G_CONNS_HANDSHAKE, /* connections still in the TLS handshake */
-  GW_G_STREAMS,      /* open HTTP/2 streams + HTTP/1.1 requests in flight */
+  GW_G_STREAMS,         /* open HTTP/2 streams + HTTP/1.1 requests in flight */
   GW_M_NGAUGES
 } gw_metric_gauge;
 

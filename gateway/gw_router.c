@@ -461,7 +461,9 @@ int gw_router_match(const gw_router *r, const char *method, const char *path,
   return GW_ERR_METHOD;
 }
 
-size_t gw_router_count(const gw_router *r) { return r ? r->n : 0; }
+size_t gw_router_count(const gw_router *r) {
+  return r ? r->n : 0;
+}
 
 const gw_route *gw_router_get(const gw_router *r, size_t i) {
   if (!r || i >= r->n) {

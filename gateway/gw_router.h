@@ -20,20 +20,20 @@ typedef struct gw_route {
   const char *method;  /* "GET", "POST", ... (HEAD matches GET routes) */
   const char *pattern; /* "/a/{b}/c" */
   gw_handler_fn handler;
-  size_t max_body;     /* request body cap in bytes; 0 = no body accepted */
-  const char *name;    /* metrics label, e.g. "healthz" */
-  int index;           /* position in the table, set by gw_router_add */
+  size_t max_body;  /* request body cap in bytes; 0 = no body accepted */
+  const char *name; /* metrics label, e.g. "healthz" */
+  int index;        /* position in the table, set by gw_router_add */
 } gw_route;
 
 typedef struct gw_route_match {
   const gw_route *route;
   size_t nparams;
   struct {
-    const char *name;  /* borrowed from the pattern (a NUL-terminated copy
-                          the router owns, valid until gw_router_del) */
-    char value[256];   /* decoded value */
+    const char *name; /* borrowed from the pattern (a NUL-terminated copy
+                         the router owns, valid until gw_router_del) */
+    char value[256];  /* decoded value */
   } params[GW_ROUTE_MAX_PARAMS];
-  char allow[128];     /* on GW_ERR_METHOD: "GET, HEAD" for the Allow header */
+  char allow[128]; /* on GW_ERR_METHOD: "GET, HEAD" for the Allow header */
 } gw_route_match;
 
 typedef struct gw_router gw_router;

@@ -79,10 +79,10 @@ static int tls_ctx_new(SSL_CTX **out, const gw_config *cfg, char *err,
   /* TLS 1.2: forward-secret AEAD suites only (RFC 9113 §9.2.2 also forbids
    * the rest for HTTP/2). TLS 1.3 suites are all acceptable. */
   if (SSL_CTX_set_cipher_list(
-          ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-               "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-               "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") !=
-          1 ||
+          ctx,
+          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1 ||
       SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
     tls_error(err, errlen, "cannot set", "ciphers");
     goto fail;
@@ -210,7 +210,9 @@ static void conn_free(gw_conn *c) {
   }
 }
 
-void gw_conn_close(gw_conn *c) { c->dead = 1; }
+void gw_conn_close(gw_conn *c) {
+  c->dead = 1;
+}
 
 /* Called at the end of every top-level callback for |c|: frees a
  * connection marked dead (never inside a parser callback, as redis'
@@ -245,7 +247,9 @@ void gw_conn_arm(gw_conn *c, uint64_t deadline_ns) {
   evtimer_add(c->timer, &tv);
 }
 
-static uint64_t ms_ns(int ms) { return (uint64_t)ms * 1000000u; }
+static uint64_t ms_ns(int ms) {
+  return (uint64_t)ms * 1000000u;
+}
 
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
   gw_conn *c = arg;
@@ -257,8 +261,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
   c->timer_at_ns = 0;
   if (c->state != GW_CONN_OPEN) {
     if (now - c->accepted_ns >= ms_ns(cfg->handshake_timeout_ms)) {
-      GW_LOG(GW_LOG_DEBUG, "tls handshake timeout", "client=%s",
-             c->client_ip);
+      GW_LOG(GW_LOG_DEBUG, "tls handshake timeout", "client=%s", c->client_ip);
       gw_metrics_count(c->w->m, GW_M_TLS_FAILED);
       gw_metrics_count(c->w->m, GW_M_TIMEOUTS);
       gw_conn_close(c);
@@ -456,8 +459,8 @@ static void conn_peek_cb(evutil_socket_t fd, short what, void *arg) {
   gw_conn_after_callback(c);
 }
 
-static void accept_common(gw_worker *w, evutil_socket_t fd,
-                          struct sockaddr *sa, int h2c) {
+static void accept_common(gw_worker *w, evutil_socket_t fd, struct sockaddr *sa,
+                          int h2c) {
   gw_server *s = w->srv;
   const gw_config *cfg = s->cfg;
   char ip[64] = "unknown";
@@ -653,8 +656,8 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-static int listen_socket(const char *host, int port, int *out_fd,
-                         int *out_port, char *err, size_t errlen) {
+static int listen_socket(const char *host, int port, int *out_fd, int *out_port,
+                         char *err, size_t errlen) {
   struct addrinfo hints, *res = NULL;
   char portstr[8];
   struct sockaddr_storage ss;
@@ -687,9 +690,9 @@ static int listen_socket(const char *host, int port, int *out_fd,
   }
   freeaddrinfo(res);
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-    *out_port = ntohs(ss.ss_family == AF_INET6
-                          ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                          : ((struct sockaddr_in *)&ss)->sin_port);
+    *out_port =
+        ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
   }
   *out_fd = fd;
   return GW_OK;
@@ -702,8 +705,8 @@ static int bind_all(gw_server *s, const char *host, int port, int *fds,
   int rv;
 
   for (int i = 0; i < s->nworkers; i++) {
-    rv = listen_socket(host, i == 0 ? port : *bound_port, &fds[i],
-                       bound_port, err, errlen);
+    rv = listen_socket(host, i == 0 ? port : *bound_port, &fds[i], bound_port,
+                       err, errlen);
     if (rv != GW_OK) {
       return rv;
     }
@@ -752,8 +755,8 @@ int gw_server_new(gw_server **out, const gw_config *cfg, gw_router *router,
   if (rv != GW_OK) {
     goto fail;
   }
-  rv = bind_all(s, cfg->listen_host, cfg->listen_port, s->tls_fds,
-                &s->tls_port, err, errlen);
+  rv = bind_all(s, cfg->listen_host, cfg->listen_port, s->tls_fds, &s->tls_port,
+                err, errlen);
   if (rv != GW_OK) {
     goto fail;
   }
@@ -776,17 +779,15 @@ int gw_server_new(gw_server **out, const gw_config *cfg, gw_router *router,
       rv = GW_ERR_NOMEM;
       goto fail;
     }
-    w->tls_listener = evconnlistener_new(w->base, accept_tls_cb, w,
-                                         LEV_OPT_CLOSE_ON_FREE, 0,
-                                         s->tls_fds[i]);
+    w->tls_listener = evconnlistener_new(
+        w->base, accept_tls_cb, w, LEV_OPT_CLOSE_ON_FREE, 0, s->tls_fds[i]);
     if (w->tls_listener) {
       s->tls_fds[i] = -1; /* owned by the listener now */
       evconnlistener_set_error_cb(w->tls_listener, accept_error_cb);
     }
     if (s->h2c_fds[i] >= 0) {
-      w->h2c_listener = evconnlistener_new(w->base, accept_h2c_cb, w,
-                                           LEV_OPT_CLOSE_ON_FREE, 0,
-                                           s->h2c_fds[i]);
+      w->h2c_listener = evconnlistener_new(
+          w->base, accept_h2c_cb, w, LEV_OPT_CLOSE_ON_FREE, 0, s->h2c_fds[i]);
       if (w->h2c_listener) {
         s->h2c_fds[i] = -1;
         evconnlistener_set_error_cb(w->h2c_listener, accept_error_cb);

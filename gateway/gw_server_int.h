@@ -24,13 +24,13 @@
 typedef struct gw_worker gw_worker;
 typedef struct gw_conn gw_conn;
 
-#define GW_EXCH_ARENA 2048 /* inline bytes for the request's strings */
+#define GW_EXCH_ARENA 2048    /* inline bytes for the request's strings */
 #define GW_EXCH_POOL_MAX 1024 /* recycled exchanges kept per worker */
 
 struct gw_exch {
   gw_conn *conn;
-  int32_t stream_id;     /* HTTP/2 stream, 0 for HTTP/1.1 */
-  size_t header_bytes;   /* name + value + 32 per field, as RFC 9113 counts */
+  int32_t stream_id;   /* HTTP/2 stream, 0 for HTTP/1.1 */
+  size_t header_bytes; /* name + value + 32 per field, as RFC 9113 counts */
   size_t header_count;
   int headers_done;
   int request_done;
@@ -47,14 +47,14 @@ struct gw_exch {
     const char *name, *value;
   } resp_headers[GW_RESP_MAX_HEADERS];
   size_t nresp_headers;
-  size_t nresp_app;      /* headers set by the handler */
+  size_t nresp_app; /* headers set by the handler */
   char clen[24];
   gw_buf resp_body;
-  size_t resp_off;       /* HTTP/2: bytes of resp_body already framed */
+  size_t resp_off; /* HTTP/2: bytes of resp_body already framed */
   char status_str[8];
   void (*cancel_fn)(void *arg);
   void *cancel_arg;
-  gw_exch *prev, *next;  /* the connection's open HTTP/2 streams */
+  gw_exch *prev, *next; /* the connection's open HTTP/2 streams */
   /* Strings of the request and of handler-set response headers come from
    * this arena (inline first, then malloc'd blocks), so that a request
    * costs no allocation per header. Everything from |req| on is not zeroed
@@ -66,9 +66,9 @@ struct gw_exch {
 };
 
 typedef enum {
-  GW_CONN_PEEK = 0,   /* accepted, waiting for the first byte */
-  GW_CONN_HANDSHAKE,  /* TLS handshake in progress */
-  GW_CONN_OPEN,       /* speaking HTTP */
+  GW_CONN_PEEK = 0,  /* accepted, waiting for the first byte */
+  GW_CONN_HANDSHAKE, /* TLS handshake in progress */
+  GW_CONN_OPEN,      /* speaking HTTP */
 } gw_conn_state;
 
 struct gw_conn {
@@ -80,16 +80,16 @@ struct gw_conn {
   struct event *peek_ev;
   struct bufferevent *bev;
   struct event *timer;
-  uint64_t timer_at_ns;  /* when |timer| fires, 0 when not armed */
+  uint64_t timer_at_ns; /* when |timer| fires, 0 when not armed */
   uint64_t accepted_ns;
   uint64_t last_active_ns;
   char client_ip[64];
-  int in_callback;       /* inside a parser callback: defer output and frees */
+  int in_callback; /* inside a parser callback: defer output and frees */
   int want_pump;
-  int read_blocked;      /* reading stopped while output drains */
-  int draining;          /* server shutdown: finish what is in flight */
+  int read_blocked; /* reading stopped while output drains */
+  int draining;     /* server shutdown: finish what is in flight */
   int close_after_flush;
-  int dead;              /* free at the end of the current callback */
+  int dead; /* free at the end of the current callback */
   gw_conn *prev, *next;
 
   /* HTTP/2 */
@@ -102,12 +102,12 @@ struct gw_conn {
 
   /* HTTP/1.1 */
   http_parser parser;
-  gw_exch *h1x;          /* the request being read or answered */
-  gw_buf h1_name;        /* header name being read */
-  gw_buf h1_value;       /* header value being read */
+  gw_exch *h1x;    /* the request being read or answered */
+  gw_buf h1_name;  /* header name being read */
+  gw_buf h1_value; /* header value being read */
   int h1_in_value;
   int h1_keepalive;
-  int h1_paused;         /* parser paused until the response is written */
+  int h1_paused;            /* parser paused until the response is written */
   uint64_t h1_req_start_ns; /* 0 when between requests */
 };
 
@@ -125,13 +125,13 @@ struct gw_worker {
   gw_conn *conns;
   int nconns;
   gw_metrics_shard *m;
-  gw_buf access_log;     /* buffered access-log lines, flushed by timer */
-  gw_exch *exch_pool;    /* recycled exchanges (h2o's mempool idea) */
+  gw_buf access_log;  /* buffered access-log lines, flushed by timer */
+  gw_exch *exch_pool; /* recycled exchanges (h2o's mempool idea) */
   int exch_pool_len;
   time_t date_sec;
   time_t log_ts_sec;
-  char log_ts[24];       /* cached "YYYY-MM-DDTHH:MM:SS" for the access log */
-  char date[40];         /* cached IMF-fixdate */
+  char log_ts[24]; /* cached "YYYY-MM-DDTHH:MM:SS" for the access log */
+  char date[40];   /* cached IMF-fixdate */
 };
 
 struct gw_server {
@@ -168,13 +168,13 @@ void gw_exch_headers_done(gw_exch *x);
 void gw_exch_body(gw_exch *x, const uint8_t *data, size_t n);
 void gw_exch_request_done(gw_exch *x);
 void gw_exch_cancel(gw_exch *x);
-void gw_exch_reject(gw_exch *x, int status, const char *code,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void gw_exch_reject(gw_exch *x, int status, const char *code, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
 const char *gw_worker_date(gw_worker *w);
 
 /* gw_server.c */
-void gw_conn_pump(gw_conn *c);     /* write what is queued, maybe close */
-void gw_conn_close(gw_conn *c);    /* mark dead; freed after the callback */
+void gw_conn_pump(gw_conn *c);  /* write what is queued, maybe close */
+void gw_conn_close(gw_conn *c); /* mark dead; freed after the callback */
 void gw_conn_arm(gw_conn *c, uint64_t deadline_ns);
 void gw_conn_after_callback(gw_conn *c);
 

@@ -48,7 +48,9 @@ static const sq_migration sq_migrations[] = {
 
 #define SQ_NMIGRATIONS ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
-int gw_store_sqlite_migration_count(void) { return SQ_NMIGRATIONS; }
+int gw_store_sqlite_migration_count(void) {
+  return SQ_NMIGRATIONS;
+}
 
 /* ---- prepared statements ---------------------------------------------- */
 

@@ -57,7 +57,7 @@ static void usage(FILE *fp) {
 
 static const char *default_config(void) {
   return access("var/mpkigw.conf", R_OK) == 0 ? "var/mpkigw.conf"
-                                               : "configs/mpkigw.conf";
+                                              : "configs/mpkigw.conf";
 }
 
 /* Housekeeping (redis serverCron): the store's health for /healthz. */
@@ -69,8 +69,7 @@ static void housekeeping_cb(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   if ((rv == GW_OK) != a->store_ok) {
     if (rv == GW_OK) {
-      GW_LOG(GW_LOG_INFO, "store healthy again", "path=%s",
-             a->cfg->store_path);
+      GW_LOG(GW_LOG_INFO, "store healthy again", "path=%s", a->cfg->store_path);
     } else {
       char detail[256];
       const char *m = gw_store_errmsg(a->store);
@@ -133,8 +132,8 @@ int main(int argc, char **argv) {
       usage(stdout);
       return 0;
     case 'V':
-      printf("mpkigw %s\nOpenSSL %s, nghttp2 %s, libevent %s\n",
-             MPKIGW_VERSION, OpenSSL_version(OPENSSL_VERSION_STRING),
+      printf("mpkigw %s\nOpenSSL %s, nghttp2 %s, libevent %s\n", MPKIGW_VERSION,
+             OpenSSL_version(OPENSSL_VERSION_STRING),
              nghttp2_version(0)->version_str, event_get_version());
       return 0;
     default:
@@ -177,7 +176,8 @@ int main(int argc, char **argv) {
             err);
     goto done;
   }
-  if (gw_router_new(&router) != GW_OK || gw_handlers_register(router) != GW_OK) {
+  if (gw_router_new(&router) != GW_OK ||
+      gw_handlers_register(router) != GW_OK) {
     fprintf(stderr, "mpkigw: cannot build the route table\n");
     goto done;
   }
