@@ -491,6 +491,72 @@ int gw_req_query(const gw_req *r, gw_form *f) {
   return gw_form_parse(f, r->query, strlen(r->query));
 }
 
+/* Compares the media type of Content-Type (before any ';' parameters)
+ * case-insensitively with |type|; "+json" suffixes match "application/json"
+ * when |suffix| is given. */
+static int content_type_is(const gw_req *r, const char *type,
+                           const char *suffix) {
+  const char *ct = gw_req_header(r, "content-type");
+  size_t n, tl = strlen(type);
+
+  if (!ct) {
+    return 0;
+  }
+  while (*ct == ' ' || *ct == '\t') {
+    ct++;
+  }
+  n = strcspn(ct, "; \t");
+  if (n == tl && strncasecmp(ct, type, tl) == 0) {
+    return 1;
+  }
+  if (suffix) {
+    size_t sl = strlen(suffix);
+    return n > sl && strncasecmp(ct + n - sl, suffix, sl) == 0 &&
+           strncasecmp(ct, "application/", 12) == 0;
+  }
+  return 0;
+}
+
+int gw_req_json(gw_exch *x, json_t **out) {
+  json_error_t jerr;
+  json_t *j;
+
+  if (!content_type_is(&x->req, "application/json", "+json")) {
+    gw_resp_error(x, 415, "unsupported_media_type",
+                  "the body must be application/json");
+    return GW_ERR_INVALID;
+  }
+  j = json_loadb(x->req.body.data ? x->req.body.data : "", x->req.body.len,
+                 JSON_REJECT_DUPLICATES, &jerr);
+  if (!j) {
+    gw_resp_error(x, 400, "invalid_json",
+                  "the body is not valid JSON: %s at line %d, column %d",
+                  jerr.text, jerr.line, jerr.column);
+    return GW_ERR_INVALID;
+  }
+  *out = j;
+  return GW_OK;
+}
+
+int gw_req_form(gw_exch *x, gw_form *f) {
+  int rv;
+
+  if (!content_type_is(&x->req, "application/x-www-form-urlencoded", NULL)) {
+    gw_resp_error(x, 415, "unsupported_media_type",
+                  "the body must be application/x-www-form-urlencoded");
+    return GW_ERR_INVALID;
+  }
+  rv = gw_form_parse(f, x->req.body.data ? x->req.body.data : "",
+                     x->req.body.len);
+  if (rv != GW_OK) {
+    gw_resp_error(x, 400, "invalid_form", "the form body is malformed: %s",
+                  rv == GW_ERR_TOO_LARGE ? "too many parameters"
+                                         : "bad percent-encoding");
+    return GW_ERR_INVALID;
+  }
+  return GW_OK;
+}
+
 static int resp_has(const gw_exch *x, const char *name) {
   for (size_t i = 0; i < x->nresp_headers; i++) {
     if (strcmp(x->resp_headers[i].name, name) == 0) {

@@ -66,6 +66,20 @@ const char *gw_req_header(const gw_req *r, const char *name);
  * gw_form_free). Returns the gw_form_parse errors. */
 int gw_req_query(const gw_req *r, gw_form *f);
 
+/* Parses the request body as JSON (Content-Type application/json, or a
+ * +json type). On success stores a new reference in |*out| (the caller
+ * decrefs) and returns GW_OK. On failure it has already answered: 415
+ * unsupported_media_type, or 400 invalid_json naming the line, column and
+ * reason; returns GW_ERR_INVALID. |*out| is untouched then. Duplicate
+ * object keys are refused (JSON_REJECT_DUPLICATES). */
+int gw_req_json(gw_exch *x, json_t **out);
+
+/* Parses an application/x-www-form-urlencoded body into |f| (zeroed by the
+ * caller; free with gw_form_free even after an error). On failure it has
+ * already answered (415 unsupported_media_type, 400 invalid_form) and
+ * returns GW_ERR_INVALID. */
+int gw_req_form(gw_exch *x, gw_form *f);
+
 /* Adds a response header, before gw_resp_send. Names must be lower-case.
  * Returns GW_OK, GW_ERR_LIMIT (more than 16 headers) or GW_ERR_NOMEM. */
 int gw_resp_header(gw_exch *x, const char *name, const char *value);
