@@ -120,7 +120,7 @@ typedef struct cfg_key {
 /* The largest config file read; real ones are a few kilobytes. */
 #define CFG_FILE_MAX (1024 * 1024)
 /* Upper bound for server.workers. */
-#define CFG_WORKERS_MAX 1024
+#define CFG_WORKERS_MAX 64 /* gw_server keeps one listening socket per worker */
 
 static const cfg_choice tls_versions[] = {
     {"1.2", 0x0303}, {"1.3", 0x0304}, {NULL, 0}};

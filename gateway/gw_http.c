@@ -407,7 +407,11 @@ void gw_exch_headers_done(gw_exch *x) {
     gw_resp_error(x, 400, "invalid_path", "malformed path");
     return;
   }
+  /* limits.max_body_size is the default and the ceiling of every route. */
   x->req.body.cap = x->req.match.route->max_body;
+  if (x->req.body.cap > srv->cfg->max_body_size) {
+    x->req.body.cap = srv->cfg->max_body_size;
+  }
   if (x->req.has_content_length && x->req.content_length > x->req.body.cap) {
     gw_resp_error(x, 413, "body_too_large",
                   "request body of %zu bytes exceeds the limit of %zu for "

@@ -12,6 +12,7 @@
 
 #define GW_ROUTE_MAX_PARAMS 8
 #define GW_ROUTE_MAX_PATH 2048
+#define GW_ROUTE_BODY_DEFAULT ((size_t)-1)
 
 struct gw_exch;
 typedef void (*gw_handler_fn)(struct gw_exch *x);
@@ -20,7 +21,9 @@ typedef struct gw_route {
   const char *method;  /* "GET", "POST", ... (HEAD matches GET routes) */
   const char *pattern; /* "/a/{b}/c" */
   gw_handler_fn handler;
-  size_t max_body;  /* request body cap in bytes; 0 = no body accepted */
+  size_t max_body;  /* request body cap in bytes; 0 = no body accepted;
+                     * GW_ROUTE_BODY_DEFAULT = limits.max_body_size. The
+                     * server never allows more than limits.max_body_size */
   const char *name; /* metrics label, e.g. "healthz" */
   int index;        /* position in the table, set by gw_router_add */
 } gw_route;
