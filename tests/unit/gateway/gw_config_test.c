@@ -109,7 +109,7 @@ static void t_defaults_minimal(void) {
   T_EQ_STR(cfg->h2c_host, "");
   T_EQ_INT(cfg->h2c_port, 0);
   T_ASSERT(cfg->workers >= 1);
-  T_EQ_INT(cfg->workers, ncpu < 1 ? 1 : ncpu > 1024 ? 1024 : ncpu);
+  T_EQ_INT(cfg->workers, ncpu < 1 ? 1 : ncpu > 64 ? 64 : ncpu);
   T_EQ_INT(cfg->shutdown_grace_ms, 10000);
   T_EQ_INT(cfg->housekeeping_ms, 1000);
   snprintf(want, sizeof(want), "%s/c.pem", tmpdir);
@@ -382,7 +382,7 @@ static void t_err_range(void) {
   /* With the L suffix libconfig reads a 64-bit integer. */
   T_ASSERT(expect_err(TLS_KEYS "server: { workers = 99999999999L; };\n", 2,
                       "server.workers: 99999999999 is above the maximum "
-                      "1024"));
+                      "64"));
   T_ASSERT(expect_err(TLS_KEYS "limits: { max_body_size = \"1024m\"; };\n", 2,
                       "limits.max_body_size: 1073741824 is above the maximum "
                       "268435456"));
@@ -408,11 +408,11 @@ static void t_err_int_wrap(void) {
                       "maximum 600000"));
   T_ASSERT(expect_err(TLS_KEYS "server: {\n  workers :\n\n 4294967297\n};\n", 3,
                       "server.workers: 4294967297 is above the maximum "
-                      "1024"));
+                      "64"));
   T_ASSERT(expect_err(TLS_KEYS "server: { workers = 99999999999999999999; };\n",
                       2,
                       "server.workers: 99999999999999999999 is above the "
-                      "maximum 1024"));
+                      "maximum 64"));
   /* 2^31 wraps to a negative int. */
   T_ASSERT(expect_err(TLS_KEYS "store: { busy_timeout_ms = 2147483648; };\n", 2,
                       "store.busy_timeout_ms: 2147483648 is above the "
@@ -597,13 +597,13 @@ static void t_workers_auto(void) {
   T_ASSERT(cfg != NULL);
   if (cfg) {
     T_ASSERT(cfg->workers >= 1);
-    T_ASSERT(cfg->workers <= 1024);
+    T_ASSERT(cfg->workers <= 64);
   }
   gw_config_del(cfg);
-  cfg = load_ok("server: { workers = 1024; };\n");
+  cfg = load_ok("server: { workers = 64; };\n");
   T_ASSERT(cfg != NULL);
   if (cfg) {
-    T_EQ_INT(cfg->workers, 1024);
+    T_EQ_INT(cfg->workers, 64);
   }
   gw_config_del(cfg);
 }
