@@ -8,6 +8,8 @@ packages=(
   gcc make pkg-config
   libssl-dev libnghttp2-dev libevent-dev libjansson-dev
   libhttp-parser-dev libconfig-dev libsqlite3-dev
+  # PKCS#11: libp11 over a real module (SoftHSM 2), pkcs11-tool for checks
+  libp11-dev libp11-kit-dev softhsm2 opensc
   # run and demo set-up
   openssl ca-certificates
   # tests and benchmarks: real clients and a reference server

@@ -287,6 +287,7 @@ sanitizer_check() {
 start_server() {
   local name=$1 attempt rv h2c=0 args=() kv
   shift
+  SRV_ARGS=("$@")
   for kv in "$@"; do
     if [ "$kv" = "server.h2c_listen=auto" ]; then
       h2c=1
@@ -383,14 +384,36 @@ stop_server_checked() {
 }
 
 # server_alive WHAT: the current server still answers /healthz with 200.
+# When it does not, says why (exit status, last line of its output) and
+# starts a fresh one with the same settings, so that the tests after it
+# still mean something.
 server_alive() {
-  local code
+  local code why rc
   code=$(gw_curl -o /dev/null -w '%{http_code}' "$SRV_URL/healthz")
   if [ "$code" = 200 ]; then
     ok "server alive after $1"
-  else
-    not_ok "server alive after $1" "GET /healthz gave '${code}'"
+    return 0
   fi
+  sleep 0.2
+  if kill -0 "$SRV_PID" 2>/dev/null; then
+    why="GET /healthz gave '$code', the process is still running"
+    stop_server "$SRV_NAME" 3
+  else
+    wait "$SRV_PID" 2>/dev/null
+    rc=$?
+    rm -f "$GW_TMP/$SRV_NAME.pid"
+    if [ "$rc" -gt 128 ]; then
+      why="mpkigw died of signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null))"
+    else
+      why="mpkigw exited with status $rc"
+    fi
+    why="$why; last output: $(grep -v '^ts=' "$SRV_OUT" | tail -n 1)"
+    sanitizer_check "$SRV_NAME"
+  fi
+  not_ok "server alive after $1" "$why"
+  GW_RESTARTS=$((${GW_RESTARTS:-0} + 1))
+  start_server "${SRV_NAME%-r*}-r$GW_RESTARTS" "${SRV_ARGS[@]}"
+  return 1
 }
 
 track_pid() { GW_HELPERS+=("$1"); }
