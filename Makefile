@@ -16,14 +16,15 @@ endif
 comma := ,
 
 CC ?= cc
-PKGS := libnghttp2 libevent_openssl libevent_pthreads jansson libconfig sqlite3 openssl
+PKGS := libnghttp2 libevent_openssl libevent_pthreads jansson libconfig sqlite3 openssl \
+        libp11 p11-kit-1
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
         -Wpointer-arith -Wwrite-strings -Wvla -Wundef
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -pthread -MMD -MP -Igateway
+CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -pthread -MMD -MP -Igateway -Ipkcs11
 CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread -lm
 ifneq ($(SANITIZE),)
@@ -34,7 +35,8 @@ endif
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CFLAGS += -DMPKIGW_VERSION='"0.1.0 ($(VERSION))"'
 
-GW_SRCS := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+GW_SRCS := $(filter-out gateway/main.c gateway/mpkictl.c,$(wildcard gateway/*.c)) \
+           $(wildcard pkcs11/*.c)
 GW_OBJS := $(GW_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
