@@ -17,7 +17,7 @@ comma := ,
 
 CC ?= cc
 PKGS := libnghttp2 libevent_openssl libevent_pthreads jansson libconfig sqlite3 openssl \
-        libp11 p11-kit-1
+        libp11 p11-kit-1 libcurl
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
         -Wpointer-arith -Wwrite-strings -Wvla -Wundef
 ifeq ($(WERROR),1)
@@ -46,7 +46,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/%_replay,$(FUZZ_SRCS))
 
 .PHONY: all deps run check bench unit clean format-check lint setup
-all: $(BUILD)/mpkigw $(UNIT_BINS) $(FUZZ_BINS)
+MPKICTL := $(if $(wildcard gateway/mpkictl.c),$(BUILD)/mpkictl)
+all: $(BUILD)/mpkigw $(MPKICTL) $(UNIT_BINS) $(FUZZ_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -59,9 +60,12 @@ $(BUILD)/libgw.a: $(GW_OBJS)
 $(BUILD)/mpkigw: $(BUILD)/gateway/main.o $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests may drive the in-process server with libcurl.
+# The admin CLI.
+$(BUILD)/mpkictl: $(BUILD)/gateway/mpkictl.o $(BUILD)/libgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/libgw.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libcurl 2>/dev/null)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%_test.o: CFLAGS += -Itests
 

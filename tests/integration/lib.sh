@@ -407,7 +407,8 @@ server_alive() {
     else
       why="mpkigw exited with status $rc"
     fi
-    why="$why; last output: $(grep -v '^ts=' "$SRV_OUT" | tail -n 1)"
+    rc=$(grep -v '^ts=' "$SRV_OUT" | tail -n 1)
+    [ -n "$rc" ] && why="$why; last output: $rc"
     sanitizer_check "$SRV_NAME"
   fi
   not_ok "server alive after $1" "$why"

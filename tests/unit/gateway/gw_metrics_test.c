@@ -7,6 +7,7 @@
 #include "gw_metrics.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,8 +580,6 @@ static void test_render_cap(void) {
 
 /* Concurrent writers on distinct shards and a concurrent reader: the sum
  * after the writers stop is exact. */
-#include <pthread.h>
-
 static void *writer(void *arg) {
   gw_metrics_shard *s = arg;
 
