@@ -228,6 +228,9 @@ static void h1_parse_error(gw_conn *c, enum http_errno e) {
     gw_metrics_gauge(c->w->m, GW_G_STREAMS, 1);
   }
   c->h1_keepalive = 0;
+  /* The parser is stopped for good: h1_process finishes this exchange and
+   * closes once the answer is written. */
+  c->h1_paused = 1;
   if (!x->responded) {
     if (!x->req.method[0]) {
       snprintf(x->req.method, sizeof(x->req.method), "-");
@@ -275,7 +278,7 @@ static int h1_process(gw_conn *c) {
       h1_parse_error(c, e);
       c->in_callback = 0;
       evbuffer_drain(in, evbuffer_get_length(in));
-      break;
+      continue; /* the top of the loop finishes the exchange and closes */
     }
     if (c->parser.upgrade) {
       /* Upgrade (h2c, websocket) is not offered: answer the request as
@@ -330,14 +333,10 @@ void gw_h1_submit(gw_exch *x) {
   if (!x->is_head && x->resp_body.len) {
     evbuffer_add(out, x->resp_body.data, x->resp_body.len);
   }
-  if (!x->request_done) {
-    /* Early answer: stop reading; what follows is the unread body. (After
-     * a parse error the parser is stopped already and must not be paused.) */
-    c->h1_paused = 1;
-    if (HTTP_PARSER_ERRNO(&c->parser) == HPE_OK) {
-      http_parser_pause(&c->parser, 1);
-    }
-  }
+  /* An early answer needs no pause here: without a body the parser reaches
+   * the message end (and pauses there) in the same pass; with a body,
+   * on_headers_complete or on_body paused it and cleared keep-alive; a
+   * parse error or timeout ends the connection. */
   if (!c->in_callback) {
     /* An asynchronous handler answered: move on to the next request. */
     h1_process(c);

@@ -158,7 +158,10 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id,
     nghttp2_session_set_stream_user_data(c->h2, stream_id, NULL);
     exch_unlink_free(c, x);
   }
-  if (error_code != NGHTTP2_NO_ERROR) {
+  /* A client cancelling its own request is normal (browsers do it on every
+   * navigation) and rapid cancelling is nghttp2's reset-rate limiter's
+   * job; every other error code, ours or the peer's, spends budget. */
+  if (error_code != NGHTTP2_NO_ERROR && error_code != NGHTTP2_CANCEL) {
     count_stream_error(c);
   }
   if (c->nstreams == 0) {
@@ -259,6 +262,7 @@ int gw_h2_start(gw_conn *c) {
     return GW_ERR_NOMEM;
   }
   gw_conn_arm(c, gw_now_ns() + ms_ns(cfg->settings_ack_timeout_ms));
+  gw_conn_arm(c, gw_now_ns() + ms_ns(cfg->idle_timeout_ms));
   return GW_OK;
 }
 

@@ -700,10 +700,59 @@ static int listen_socket(const char *host, int port, int *out_fd, int *out_port,
 
 /* Binds one socket per worker on the same port (SO_REUSEPORT lets the
  * kernel spread connections across them). Port 0 picks a free port once. */
+/* SO_REUSEPORT would let a second mpkigw (same user) bind the port too and
+ * silently take half the connections. A probe socket without it fails on a
+ * port that anyone holds, so a busy port stops start-up as it should. */
+static int probe_port(const char *host, int port, int *out_port, char *err,
+                      size_t errlen) {
+  struct addrinfo hints, *res = NULL;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  char portstr[8];
+  int fd, one = 1, rv;
+
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  snprintf(portstr, sizeof(portstr), "%d", port);
+  rv = getaddrinfo(host, portstr, &hints, &res);
+  if (rv != 0) {
+    snprintf(err, errlen, "cannot resolve listen address %s: %s", host,
+             gai_strerror(rv));
+    return GW_ERR_IO;
+  }
+  fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+    snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port,
+             strerror(errno));
+    if (fd >= 0) {
+      close(fd);
+    }
+    freeaddrinfo(res);
+    return GW_ERR_IO;
+  }
+  freeaddrinfo(res);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+    *out_port = ntohs(ss.ss_family == AF_INET6
+                          ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                          : ((struct sockaddr_in *)&ss)->sin_port);
+  }
+  close(fd);
+  return GW_OK;
+}
+
 static int bind_all(gw_server *s, const char *host, int port, int *fds,
                     int *bound_port, char *err, size_t errlen) {
   int rv;
 
+  rv = probe_port(host, port, bound_port, err, errlen);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  port = *bound_port;
   for (int i = 0; i < s->nworkers; i++) {
     rv = listen_socket(host, i == 0 ? port : *bound_port, &fds[i], bound_port,
                        err, errlen);

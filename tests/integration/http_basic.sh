@@ -239,8 +239,8 @@ check "GET /metrics: content-type text/plain; version=0.0.4" \
 check "GET /metrics: valid Prometheus text format" \
   "$GW_PY" "$GW_TMP/promcheck.py" "$GW_TMP/metrics1.body"
 before=$("$GW_PY" "$GW_TMP/promcheck.py" "$GW_TMP/metrics1.body" 2>/dev/null)
-for i in 1 2 3; do gw_curl --http2 -o /dev/null "$SRV_URL/healthz"; done
-for i in 1 2; do gw_curl --http1.1 -o /dev/null "$SRV_URL/healthz"; done
+for _ in 1 2 3; do gw_curl --http2 -o /dev/null "$SRV_URL/healthz"; done
+for _ in 1 2; do gw_curl --http1.1 -o /dev/null "$SRV_URL/healthz"; done
 fetch metrics2 --http1.1 "$SRV_URL/metrics"
 check "GET /metrics over HTTP/1.1: valid Prometheus text format" \
   "$GW_PY" "$GW_TMP/promcheck.py" "$GW_TMP/metrics2.body"
@@ -317,6 +317,53 @@ else
   not_ok "HTTP/1.1 keep-alive: two requests on one connection" \
     "status:new-connections per request '$out', want '200:1 200:0'"
 fi
+
+check "HTTP/1.1 pipelining: three requests in one write, three answers in order, close on Connection: close" \
+  py - "$SRV_PORT" <<'PY'
+import sys, gwtest
+s = gwtest.tls_connect(int(sys.argv[1]), ["http/1.1"])
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+          b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+          b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+got, how, secs = gwtest.read_until_close(s, 5)
+st1, h1, b1, rest = gwtest.parse_h1(got)
+st2, h2, b2, rest = gwtest.parse_h1(rest)
+head, sep, rest = rest.partition(b"\r\n\r\n")
+if (st1, b1) != (200, b'{"status":"ok"}'):
+    sys.exit("first answer %r %r" % (st1, b1))
+if st2 != 200 or not h2.get("content-type", "").startswith("text/plain"):
+    sys.exit("second answer %r %r" % (st2, h2.get("content-type")))
+if not head.startswith(b"HTTP/1.1 200") or rest:
+    sys.exit("third answer %r + %d bytes" % (head[:20], len(rest)))
+if how != "eof":
+    sys.exit("connection %s after Connection: close" % how)
+print("3 answers, then eof")
+PY
+
+check "HTTP/1.0 without Host: 200, then close" \
+  py - "$SRV_PORT" <<'PY'
+import sys, gwtest
+s = gwtest.tls_connect(int(sys.argv[1]), ["http/1.1"])
+s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+got, how, secs = gwtest.read_until_close(s, 5)
+st, h, body, rest = gwtest.parse_h1(got)
+if st != 200 or body != b'{"status":"ok"}' or how != "eof":
+    sys.exit("%r %r, connection %s" % (st, body, how))
+print("200, eof")
+PY
+
+check "TLS without ALPN is spoken to in HTTP/1.1" \
+  py - "$SRV_PORT" <<'PY'
+import sys, gwtest
+s = gwtest.tls_connect(int(sys.argv[1]))
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+s.settimeout(5)
+got = s.recv(4096)
+st, h, body, rest = gwtest.parse_h1(got)
+if st != 200:
+    sys.exit("%r" % got[:40])
+print("200")
+PY
 
 fetch chunked --http1.1 -X POST -H 'Transfer-Encoding: chunked' \
   -H 'Content-Type: application/json' --data-binary '{"a":1}' "$SRV_URL/healthz"

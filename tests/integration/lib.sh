@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh — shared helpers of the integration tests (sourced, not run).
 #
 # Each script sources this file, starts real mpkigw processes on free
@@ -34,6 +35,12 @@
 #                           helper module gwtest (written below) importable
 
 set -uo pipefail
+
+# tests/run.sh runs every tests/integration/*.sh; this file only helps.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  echo "# lib.sh holds helpers sourced by the integration tests; nothing to run"
+  exit 0
+fi
 
 GW_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GW_ROOT=$(cd "$GW_LIB_DIR/../.." && pwd)
@@ -275,7 +282,7 @@ sanitizer_check() {
     hit=$(grep -m 1 -E 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$f")
     if [ -n "$hit" ]; then
       not_ok "sanitizer clean ($name)" "$hit"
-      diag "$(grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" | head -n 30)"
+      diag "$(grep -E -A 6 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" | grep -v -E '^ *#[0-9]+ .* in (__|_start|start_thread|clone)' | head -n 6)"
       return 1
     fi
   done
@@ -420,7 +427,7 @@ server_alive() {
 track_pid() { GW_HELPERS+=("$1"); }
 
 gw_cleanup() {
-  local rc=$? f pid name i
+  local rc=$? f pid name
   for pid in "${GW_HELPERS[@]}"; do
     kill -KILL "$pid" 2>/dev/null
   done
@@ -429,7 +436,7 @@ gw_cleanup() {
     name=$(basename "$f" .pid)
     pid=$(cat "$f")
     kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.03
     done
