@@ -44,10 +44,13 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 # that `make check` runs their seed corpus with gcc; see tests/fuzz/.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/%_replay,$(FUZZ_SRCS))
+# Micro-benchmarks (crypto through pkcs11/ and the verifier), run by make bench.
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
 .PHONY: all deps run check bench unit clean format-check lint setup
 MPKICTL := $(if $(wildcard gateway/mpkictl.c),$(BUILD)/mpkictl)
-all: $(BUILD)/mpkigw $(MPKICTL) $(UNIT_BINS) $(FUZZ_BINS)
+all: $(BUILD)/mpkigw $(MPKICTL) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,6 +71,9 @@ $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%_test.o: CFLAGS += -Itests
+
+$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/fuzz/%_replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

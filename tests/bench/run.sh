@@ -137,4 +137,26 @@ stop_server bench-nolog
 kill "$NGHTTPD_PID" 2>/dev/null
 wait "$NGHTTPD_PID" 2>/dev/null
 GW_HELPERS=()  # ended above; nothing for the exit trap to kill
+
+# ---- crypto: pkcs11/ and the verifier beside `openssl speed` ------------------
+# One sign-in costs a SIM signature, a verification and a token signature;
+# these lines show how close our paths come to raw OpenSSL in the same run.
+echo
+echo "crypto (same run; ratios against openssl speed):"
+speed=$(openssl speed -seconds 2 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ { print $(NF-1), $NF }')
+ossl_sign=$(echo "$speed" | awk '{ print $1 }')
+ossl_verify=$(echo "$speed" | awk '{ print $2 }')
+crypto_line() { # label ops reference
+  awk -v l="$1" -v a="$2" -v r="$3" 'BEGIN { printf "  %-44s %10.0f/s  openssl %10.0f/s  ratio %.2f\n", l, a, r, (r > 0 ? a / r : 0) }' | tee -a "$RESULTS"
+}
+if [ -x "$GW_ROOT/$BUILD/tests/bench/p11_bench" ]; then
+  while read -r _ alg _ threads ops; do
+    crypto_line "pkcs11 $alg sign ${threads}" "${ops#ops_per_s=}" "$ossl_sign"
+  done < <(P11_BENCH_SECONDS=2 "$GW_ROOT/$BUILD/tests/bench/p11_bench")
+fi
+if [ -x "$GW_ROOT/$BUILD/tests/bench/verify_bench" ]; then
+  while read -r _ alg mode ops; do
+    crypto_line "verify $alg with chain, $mode" "${ops#ops_per_s=}" "$ossl_verify"
+  done < <("$GW_ROOT/$BUILD/tests/bench/verify_bench")
+fi
 exit 0
