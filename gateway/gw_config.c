@@ -28,7 +28,8 @@ typedef enum {
   CT_BOOL,  /* true | false */
   CT_PATH,  /* string; relative paths are joined to the file's directory */
   CT_ENUM,  /* one of choices[] */
-  CT_ADDR   /* "host:port"; host and port go to two fields */
+  CT_ADDR,  /* "host:port"; host and port go to two fields */
+  CT_STR    /* string of [min, max] bytes without control characters */
 } cfg_type;
 
 /* How a value is stored in gw_config. */
@@ -42,7 +43,8 @@ typedef enum {
 enum {
   F_REQUIRED = 1 << 0, /* no default: the file must set it */
   F_NONEMPTY = 1 << 1, /* "" is refused */
-  F_OFF = 1 << 2       /* CT_ADDR: "" means off (host "", port 0) */
+  F_OFF = 1 << 2,      /* CT_ADDR: "" means off (host "", port 0) */
+  F_URL = 1 << 3       /* CT_STR: "" or an http:// or https:// URL */
 };
 
 typedef struct cfg_choice {
@@ -112,6 +114,12 @@ typedef struct cfg_key {
     .off = FIELD(fh, char *), .off2 = FIELD(fp, int), .help = (h)              \
   }
 
+#define KEY_STR(n, f, fl, lo, hi, d, h)                                        \
+  {                                                                            \
+    .name = (n), .type = CT_STR, .store = ST_STR, .flags = (fl), .min = (lo),  \
+    .max = (hi), .sdef = (d), .off = FIELD(f, char *), .help = (h)             \
+  }
+
 #define KIB 1024LL
 #define MIB (1024LL * 1024LL)
 
@@ -119,8 +127,12 @@ typedef struct cfg_key {
 #define CFG_PATH_MAX 4095
 /* The largest config file read; real ones are a few kilobytes. */
 #define CFG_FILE_MAX (1024 * 1024)
-/* Upper bound for server.workers. */
-#define CFG_WORKERS_MAX 64 /* gw_server keeps one listening socket per worker */
+/* PKCS#11 token labels are 32 bytes (CK_TOKEN_INFO.label). */
+#define CFG_LABEL_MAX 32
+#define CFG_URL_MAX 1024
+/* Upper bound for server.workers (gw_server keeps one listening socket per
+ * worker). */
+#define CFG_WORKERS_MAX 64
 
 static const cfg_choice tls_versions[] = {
     {"1.2", 0x0303}, {"1.3", 0x0304}, {NULL, 0}};
@@ -200,6 +212,34 @@ static const cfg_key config_keys[] = {
              "database file"),
     KEY_INT("store.busy_timeout_ms", store_busy_timeout_ms, 0, 600000, 5000,
             "ms to wait for a locked database"),
+
+    /* pkcs11 */
+    KEY_PATH("pkcs11.module", p11_module, F_NONEMPTY,
+             "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module (.so)"),
+    KEY_PATH("pkcs11.softhsm_conf", softhsm_conf, 0, "softhsm2.conf",
+             "SOFTHSM2_CONF set before loading the module, \"\" = inherit"),
+
+    /* pki */
+    KEY_PATH("pki.dir", pki_dir, F_NONEMPTY, "pki",
+             "CA certificates, index.txt, issued certificates"),
+    KEY_STR("pki.ca_token", pki_ca_token, 0, 1, CFG_LABEL_MAX, "mpki-ca",
+            "label of the PKCS#11 token with the CA keys"),
+    KEY_PATH("pki.pin_file", pki_pin_file, F_NONEMPTY, "token-pins",
+             "0600 file with the demo tokens' PINs"),
+    KEY_INT("pki.clock_skew_s", pki_clock_skew_s, 0, 3600, 300,
+            "s of clock skew allowed on validity times"),
+    KEY_PATH("pki.crl", pki_crl, F_NONEMPTY, "pki/crl.pem",
+             "CRL of the issuing CA (PEM)"),
+    KEY_INT("pki.crl_days", pki_crl_days, 1, 365, 7,
+            "days from a CRL's thisUpdate to its nextUpdate"),
+    KEY_STR("pki.ocsp_url", pki_ocsp_url, F_URL, 0, CFG_URL_MAX, "",
+            "OCSP responder URL (certificates' AIA), \"\" = none"),
+
+    /* gateway_keys */
+    KEY_STR("gateway_keys.token", gwkeys_token, 0, 1, CFG_LABEL_MAX,
+            "mpki-gateway", "label of the token with the token-signing keys"),
+    KEY_PATH("gateway_keys.dir", gwkeys_dir, F_NONEMPTY, "keys",
+             "public keys of the token-signing keys (PEM), for the JWKS"),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -289,6 +329,8 @@ static const char *kind_name(cfg_type t) {
     return "enum";
   case CT_ADDR:
     return "address";
+  case CT_STR:
+    return "string";
   }
   return "?";
 }
@@ -503,6 +545,37 @@ static char *resolve_path(const cfg_ctx *c, const char *v) {
   return out;
 }
 
+/* Checks a CT_STR value: its length, no control bytes (labels and URLs are
+ * printed and passed to libraries that stop at them), and the URL form. */
+static int check_str(cfg_ctx *c, const cfg_key *k, const config_setting_t *s,
+                     const char *v) {
+  size_t n = strlen(v);
+  char q[96];
+
+  if (n == 0 && k->min > 0) {
+    return cfg_fail(c, GW_ERR_CONFIG, s, "%s: must not be empty", k->name);
+  }
+  if ((long long)n > k->max) {
+    return cfg_fail(c, GW_ERR_CONFIG, s, "%s: longer than %lld bytes", k->name,
+                    k->max);
+  }
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)v[i];
+    if (ch < 0x20 || ch == 0x7f) {
+      return cfg_fail(c, GW_ERR_CONFIG, s,
+                      "%s: %s contains a control character", k->name,
+                      cfg_q(q, sizeof(q), v));
+    }
+  }
+  if ((k->flags & F_URL) && n > 0 && strncmp(v, "http://", 7) != 0 &&
+      strncmp(v, "https://", 8) != 0) {
+    return cfg_fail(c, GW_ERR_CONFIG, s,
+                    "%s: %s is not an http:// or https:// URL", k->name,
+                    cfg_q(q, sizeof(q), v));
+  }
+  return GW_OK;
+}
+
 /* Sets a string-typed key from |v|; |s| is the setting it came from, NULL
  * for the table's default. */
 static int set_string(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
@@ -557,6 +630,13 @@ static int set_string(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
                       "%s: longer than %d bytes once made absolute", k->name,
                       CFG_PATH_MAX);
     }
+    break;
+  case CT_STR:
+    rv = check_str(c, k, s, v);
+    if (rv != GW_OK) {
+      return rv;
+    }
+    dup = strdup(v);
     break;
   case CT_INT:
   case CT_BYTES:
@@ -798,6 +878,7 @@ static int apply(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
   case CT_PATH:
   case CT_ENUM:
   case CT_ADDR:
+  case CT_STR:
     if (t != CONFIG_TYPE_STRING) {
       if (k->type == CT_ENUM) {
         return cfg_fail(
@@ -1063,6 +1144,14 @@ void gw_config_print_keys(void *fp) {
     case CT_ADDR:
       snprintf(bounds, sizeof(bounds), "%s",
                (k->flags & F_OFF) ? "host:port|\"\"" : "host:port");
+      snprintf(def, sizeof(def), "\"%s\"", k->sdef);
+      break;
+    case CT_STR:
+      if (k->flags & F_URL) {
+        snprintf(bounds, sizeof(bounds), "http(s) URL|\"\"");
+      } else {
+        snprintf(bounds, sizeof(bounds), "%lld..%lld bytes", k->min, k->max);
+      }
       snprintf(def, sizeof(def), "\"%s\"", k->sdef);
       break;
     case CT_PATH:

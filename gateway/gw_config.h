@@ -55,6 +55,24 @@ typedef struct gw_config {
   char *store_backend;       /* store.backend, "sqlite" */
   char *store_path;          /* store.path */
   int store_busy_timeout_ms; /* store.busy_timeout_ms */
+
+  /* pkcs11 */
+  char *p11_module;   /* pkcs11.module, the PKCS#11 module (.so) */
+  char *softhsm_conf; /* pkcs11.softhsm_conf; when not "", mpkigw and mpkictl
+                         set SOFTHSM2_CONF to it before loading the module */
+
+  /* pki */
+  char *pki_dir;        /* pki.dir: root-ca.pem, issuing-ca.pem, index.txt */
+  char *pki_ca_token;   /* pki.ca_token, token label (1..32 bytes) */
+  char *pki_pin_file;   /* pki.pin_file, 0600 file of demo token PINs */
+  int pki_clock_skew_s; /* pki.clock_skew_s, on validity times */
+  char *pki_crl;        /* pki.crl, the issuing CA's CRL (PEM) */
+  int pki_crl_days;     /* pki.crl_days, thisUpdate to nextUpdate */
+  char *pki_ocsp_url;   /* pki.ocsp_url, "" = none */
+
+  /* gateway_keys */
+  char *gwkeys_token; /* gateway_keys.token, token label (1..32 bytes) */
+  char *gwkeys_dir;   /* gateway_keys.dir, public keys (PEM) for the JWKS */
 } gw_config;
 
 /* Reads and validates |path|. On success stores a new config in |*out| and

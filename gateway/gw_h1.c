@@ -15,12 +15,19 @@
 #include "gw_log.h"
 #include "gw_server_int.h"
 
+/* Input buffered beyond what the parser has taken (pipelined requests
+ * waiting for an answer); libevent stops reading above it. */
+#define H1_INPUT_MAX (64 * 1024)
+
 static uint64_t ms_ns(int ms) {
   return (uint64_t)ms * 1000000u;
 }
 
+/* Reading stays on while the parser is paused, so that a client that goes
+ * away while its handler works is noticed (and the handler cancelled); the
+ * read high-watermark set in gw_h1_start caps what piles up meanwhile. */
 static void h1_update_read(gw_conn *c) {
-  if (c->h1_paused || c->read_blocked) {
+  if (c->read_blocked) {
     bufferevent_disable(c->bev, EV_READ);
   } else {
     bufferevent_enable(c->bev, EV_READ);
@@ -133,6 +140,7 @@ static int on_headers_complete(http_parser *p) {
     if ((p->flags & F_CHUNKED) ||
         (p->content_length > 0 && p->content_length != ULLONG_MAX)) {
       c->h1_keepalive = 0;
+      c->linger = 1;
       http_parser_pause(p, 1);
     }
     return 0;
@@ -153,6 +161,7 @@ static int on_body(http_parser *p, const char *at, size_t n) {
   gw_exch_body(x, (const uint8_t *)at, n);
   if (x->responded && !x->request_done) {
     c->h1_keepalive = 0;
+    c->linger = 1;
     http_parser_pause(p, 1);
   }
   return 0;
@@ -188,6 +197,7 @@ int gw_h1_start(gw_conn *c) {
                                 ? (size_t)cfg->max_header_list_size
                                 : GW_MAX_TARGET);
   c->h1_keepalive = 1;
+  bufferevent_setwatermark(c->bev, EV_READ, 0, H1_INPUT_MAX);
   gw_conn_arm(c, gw_now_ns() + ms_ns(cfg->idle_timeout_ms));
   return GW_OK;
 }
@@ -328,6 +338,8 @@ void gw_h1_submit(gw_exch *x) {
   }
   if (!c->h1_keepalive) {
     evbuffer_add(out, "connection: close\r\n", 19);
+  } else if (c->parser.http_major == 1 && c->parser.http_minor == 0) {
+    evbuffer_add(out, "connection: keep-alive\r\n", 24);
   }
   evbuffer_add(out, "\r\n", 2);
   if (!x->is_head && x->resp_body.len) {

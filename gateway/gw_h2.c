@@ -123,11 +123,23 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags,
   gw_conn *c = user_data;
   gw_exch *x = stream_exch(c, stream_id);
 
-  (void)session;
   (void)flags;
-  if (x) {
-    gw_exch_body(x, data, len);
+  if (!x) {
+    return 0;
   }
+  if (x->resp_ended && !x->request_done && !x->rst_sent &&
+      (x->status == 413 || x->status == 408)) {
+    /* Answered for its size or slowness while the client still sends: ask
+     * it to stop (RFC 9113 §8.1, RST_STREAM NO_ERROR). Not at once after
+     * the answer: curl 7.88 drops a response that arrives together with
+     * the reset. Other early answers (404, 405) let the body finish,
+     * discarded; the request timeout bounds one that never ends. */
+    x->rst_sent = 1;
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+                              NGHTTP2_NO_ERROR);
+    return 0;
+  }
+  gw_exch_body(x, data, len);
   return 0;
 }
 
@@ -191,6 +203,7 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
   gw_conn *c = user_data;
   gw_exch *x;
 
+  (void)session;
   if (frame->hd.type == NGHTTP2_SETTINGS &&
       !(frame->hd.flags & NGHTTP2_FLAG_ACK) && !c->settings_sent_ns) {
     c->settings_sent_ns = gw_now_ns();
@@ -199,14 +212,8 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
     x = stream_exch(c, frame->hd.stream_id);
-    /* Refused for its size before the body was complete: ask the client to
-     * stop sending (RFC 9113 §8.1, RST_STREAM NO_ERROR). Other early answers
-     * (404, 405) let the body finish, discarded, because some clients (curl
-     * 7.88) report a reset stream as a failure even after a full response;
-     * the request timeout bounds a body that never ends. */
-    if (x && !x->request_done && x->status == 413) {
-      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
-                                NGHTTP2_NO_ERROR);
+    if (x) {
+      x->resp_ended = 1;
     }
   }
   return 0;
@@ -431,17 +438,24 @@ void gw_h2_timer(gw_conn *c, uint64_t now) {
         continue; /* the handler is working: its own deadline applies */
       }
       if (now >= d) {
-        gw_metrics_count(c->w->m, GW_M_TIMEOUTS);
         if (!x->responded) {
+          gw_metrics_count(c->w->m, GW_M_TIMEOUTS);
           gw_resp_error(x, 408, "request_timeout",
                         "the request body did not arrive within %d ms",
                         cfg->request_timeout_ms);
+          /* Come back to reap the stream if the client neither ends nor
+           * resets it once the answer has had time to leave. */
+          d = now + ms_ns(1000);
         } else {
-          /* Response stuck behind a window the client never opens. */
-          nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, x->stream_id,
-                                    NGHTTP2_CANCEL);
+          /* An answer stuck behind a window the client never opens, or a
+           * stream the client keeps open after its 408/413. */
+          if (!x->rst_sent) {
+            x->rst_sent = 1;
+            nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, x->stream_id,
+                                      NGHTTP2_CANCEL);
+          }
+          continue;
         }
-        continue;
       }
     }
     if (d < next) {

@@ -248,9 +248,10 @@ int gw_exch_set_target(gw_exch *x, const char *target, size_t n) {
   }
   /* Absolute-form (RFC 9112 §3.2.2) must be accepted: drop scheme and
    * authority. */
-  if (n > 8 && (strncasecmp(p, "http://", 7) == 0 ||
-                strncasecmp(p, "https://", 8) == 0)) {
-    p = memchr(p + 8, '/', (size_t)(end - p - 8));
+  if ((n >= 7 && strncasecmp(p, "http://", 7) == 0) ||
+      (n >= 8 && strncasecmp(p, "https://", 8) == 0)) {
+    size_t skip = (p[4] == ':') ? 7 : 8;
+    p = memchr(p + skip, '/', n - skip);
     if (!p) {
       p = "/";
       end = p + 1;
@@ -401,6 +402,11 @@ void gw_exch_headers_done(gw_exch *x) {
     gw_resp_error(x, 405, "method_not_allowed",
                   "%s is not allowed on %.200s; allowed: %s", m, x->req.path,
                   x->req.match.allow);
+    return;
+  }
+  if (rv != GW_OK && strlen(x->req.path) > GW_ROUTE_MAX_PATH) {
+    gw_resp_error(x, 414, "uri_too_long", "path over %d bytes",
+                  GW_ROUTE_MAX_PATH);
     return;
   }
   if (rv != GW_OK) {

@@ -19,7 +19,9 @@ static const uint64_t bucket_us[GW_METRICS_NBUCKETS] = {
     25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
 
 struct gw_metrics_shard {
-  _Atomic uint64_t req[GW_METRICS_MAX_ROUTES + 1][GW_METRICS_NSTATUS][2];
+  /* [route][status][protocol]; slot MAX_ROUTES = "unmatched",
+   * MAX_ROUTES + 1 = "other" (routes past the table's capacity) */
+  _Atomic uint64_t req[GW_METRICS_MAX_ROUTES + 2][GW_METRICS_NSTATUS][2];
   _Atomic uint64_t lat[GW_METRICS_NBUCKETS + 1];
   _Atomic uint64_t lat_sum_us;
   _Atomic uint64_t counters[GW_M_NCOUNTERS];
@@ -91,8 +93,9 @@ static void status_label(int slot, char *buf, size_t n) {
 void gw_metrics_request(gw_metrics_shard *s, int route, int status, int h2,
                         uint64_t duration_ns) {
   uint64_t us = duration_ns / 1000;
-  int r = (route < 0 || route >= GW_METRICS_MAX_ROUTES) ? GW_METRICS_MAX_ROUTES
-                                                        : route;
+  int r = route < 0                        ? GW_METRICS_MAX_ROUTES
+          : route >= GW_METRICS_MAX_ROUTES ? GW_METRICS_MAX_ROUTES + 1
+                                           : route;
   int b = 0;
 
   bump(&s->req[r][status_slot(status)][h2 ? 1 : 0], 1);
@@ -170,12 +173,14 @@ int gw_metrics_render(gw_metrics *m, gw_buf *out,
 
   P("# HELP mpkigw_http_requests_total HTTP requests answered, by route, "
     "status and protocol.\n# TYPE mpkigw_http_requests_total counter\n");
-  for (int r = 0; r <= GW_METRICS_MAX_ROUTES; r++) {
+  for (int r = 0; r <= GW_METRICS_MAX_ROUTES + 1; r++) {
     const char *name;
     if (r < GW_METRICS_MAX_ROUTES && r >= nroutes) {
       continue;
     }
-    name = r == GW_METRICS_MAX_ROUTES ? "unmatched" : route_name(r, arg);
+    name = r == GW_METRICS_MAX_ROUTES       ? "unmatched"
+           : r == GW_METRICS_MAX_ROUTES + 1 ? "other"
+                                            : route_name(r, arg);
     for (int s = 0; s < GW_METRICS_NSTATUS; s++) {
       for (int p = 0; p < 2; p++) {
         v = sum_u64(m, offsetof(gw_metrics_shard, req) +

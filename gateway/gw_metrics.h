@@ -12,7 +12,9 @@
 
 #include "gw_buf.h"
 
-#define GW_METRICS_MAX_ROUTES 64 /* route index >= this counts as "other" */
+#define GW_METRICS_MAX_ROUTES                                                  \
+  64 /* route index >= this: label "other";                                    \
+      * no route matched: label "unmatched" */
 #define GW_METRICS_NSTATUS 24
 #define GW_METRICS_NBUCKETS 14
 

@@ -25,6 +25,9 @@
 #include "gw_server_int.h"
 
 #define IP_TABLE_SIZE 4096
+#define LINGER_NS (2000000000ull)     /* at most this long in all */
+#define LINGER_IDLE_NS (300000000ull) /* and no longer than this silent */
+#define LINGER_MAX (4 * 1024 * 1024)
 #define ACCESS_LOG_FLUSH_MS 200
 
 struct gw_ip_count {
@@ -259,7 +262,15 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   c->timer_at_ns = 0;
-  if (c->state != GW_CONN_OPEN) {
+  if (c->lingering) {
+    uint64_t idle_end = c->last_active_ns + LINGER_IDLE_NS;
+    if (now >= c->linger_until_ns || now >= idle_end) {
+      gw_conn_close(c);
+    } else {
+      gw_conn_arm(c, idle_end < c->linger_until_ns ? idle_end
+                                                   : c->linger_until_ns);
+    }
+  } else if (c->state != GW_CONN_OPEN) {
     if (now - c->accepted_ns >= ms_ns(cfg->handshake_timeout_ms)) {
       GW_LOG(GW_LOG_DEBUG, "tls handshake timeout", "client=%s", c->client_ip);
       gw_metrics_count(c->w->m, GW_M_TLS_FAILED);
@@ -310,8 +321,34 @@ void gw_conn_pump(gw_conn *c) {
     c->read_blocked = 0;
     bufferevent_enable(c->bev, EV_READ);
   }
-  if (c->close_after_flush && evbuffer_get_length(out) == 0) {
+  if (c->close_after_flush && evbuffer_get_length(out) == 0 && !c->lingering) {
+    if (c->linger && !c->draining) {
+      uint64_t now = gw_now_ns();
+      c->lingering = 1;
+      c->linger_until_ns = now + LINGER_NS;
+      c->last_active_ns = now;
+      c->read_blocked = 0;
+      bufferevent_enable(c->bev, EV_READ);
+      gw_conn_arm(c, now + LINGER_IDLE_NS);
+    } else {
+      gw_conn_close(c);
+    }
+  }
+}
+
+/* Lingering close: discard what the client still sends until it closes,
+ * LINGER_NS passes or LINGER_MAX bytes arrive. */
+static void conn_linger_read(gw_conn *c) {
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  size_t n = evbuffer_get_length(in);
+
+  evbuffer_drain(in, n);
+  c->linger_bytes += n;
+  c->last_active_ns = gw_now_ns();
+  if (c->linger_bytes > LINGER_MAX || c->last_active_ns >= c->linger_until_ns) {
     gw_conn_close(c);
+  } else {
+    gw_conn_arm(c, c->last_active_ns + LINGER_IDLE_NS);
   }
 }
 
@@ -320,6 +357,11 @@ static void conn_read_cb(struct bufferevent *bev, void *arg) {
   int rv;
 
   (void)bev;
+  if (c->lingering) {
+    conn_linger_read(c);
+    gw_conn_after_callback(c);
+    return;
+  }
   c->last_active_ns = gw_now_ns();
   rv = c->proto == GW_PROTO_H2 ? gw_h2_on_read(c) : gw_h1_on_read(c);
   if (rv != GW_OK) {
@@ -736,9 +778,9 @@ static int probe_port(const char *host, int port, int *out_port, char *err,
   }
   freeaddrinfo(res);
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-    *out_port = ntohs(ss.ss_family == AF_INET6
-                          ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                          : ((struct sockaddr_in *)&ss)->sin_port);
+    *out_port =
+        ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
   }
   close(fd);
   return GW_OK;

@@ -37,6 +37,8 @@ struct gw_exch {
   int dispatched;
   int responded;
   int is_head;
+  int resp_ended; /* HTTP/2: END_STREAM of the response sent */
+  int rst_sent;
   /* A problem found while parsing, answered once the headers are in. */
   int reject_status;
   const char *reject_code;
@@ -89,6 +91,13 @@ struct gw_conn {
   int read_blocked; /* reading stopped while output drains */
   int draining;     /* server shutdown: finish what is in flight */
   int close_after_flush;
+  /* HTTP/1.1 answered with request-body bytes unread: closing at once would
+   * make the kernel reset the connection and the client lose the answer,
+   * so the server keeps reading and discarding for a bounded time. */
+  int linger;
+  int lingering;
+  uint64_t linger_until_ns;
+  size_t linger_bytes;
   int dead; /* free at the end of the current callback */
   gw_conn *prev, *next;
 

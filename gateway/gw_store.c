@@ -2,6 +2,7 @@
 #include "gw_store.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -190,4 +191,241 @@ int gw_store_kv_del(gw_store *s, const char *key) {
     return rv;
   }
   return s->ops->kv_del(s, key, keylen);
+}
+
+/* ---- subscriber registry ---------------------------------------------- */
+
+/* Which bytes a registry string may hold: printable ASCII; the same plus
+ * line feeds (PEM); UTF-8 text without control characters. */
+enum { SUB_ASCII, SUB_LINES, SUB_UTF8 };
+
+/* Non-zero when |p| (|n| bytes) is well-formed UTF-8 without control
+ * characters: no overlong forms, no surrogates, nothing above U+10FFFF
+ * (what PostgreSQL's TEXT accepts, and what is safe to print). */
+static int store_utf8_ok(const unsigned char *p, size_t n) {
+  size_t i = 0;
+
+  while (i < n) {
+    unsigned c = p[i], cp, len, k;
+
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) {
+        return 0;
+      }
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    if (i + len > n) {
+      return 0;
+    }
+    for (k = 1; k < len; k++) {
+      if ((p[i + k] & 0xc0) != 0x80) {
+        return 0;
+      }
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+        (cp >= 0x80 && cp < 0xa0)) {
+      return 0;
+    }
+    i += len;
+  }
+  return 1;
+}
+
+/* Checks one string field of a registry row: terminated inside its
+ * |cap|-byte array, non-empty when |required|, and of the allowed bytes. */
+static int store_check_field(gw_store *s, const char *name, const char *v,
+                             size_t cap, int required, int kind) {
+  size_t n = strnlen(v, cap);
+
+  if (n == cap) {
+    snprintf(s->errmsg, sizeof(s->errmsg),
+             "%s is not terminated inside its %zu bytes", name, cap);
+    return GW_ERR_INVALID;
+  }
+  if (required && n == 0) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "%s is empty", name);
+    return GW_ERR_INVALID;
+  }
+  if (kind == SUB_UTF8) {
+    if (!store_utf8_ok((const unsigned char *)v, n)) {
+      snprintf(s->errmsg, sizeof(s->errmsg),
+               "%s is not UTF-8 text without control characters", name);
+      return GW_ERR_INVALID;
+    }
+    return GW_OK;
+  }
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if ((c < 0x20 || c > 0x7e) && !(c == '\n' && kind == SUB_LINES)) {
+      snprintf(s->errmsg, sizeof(s->errmsg),
+               "%s byte %zu is not printable ASCII", name, i);
+      return GW_ERR_INVALID;
+    }
+  }
+  return GW_OK;
+}
+
+/* Checks an identifier argument (MSISDN, civil number). */
+static int store_check_id(gw_store *s, const char *name, const char *v,
+                          size_t max) {
+  if (!v) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "%s is NULL", name);
+    return GW_ERR_INVALID;
+  }
+  if (strnlen(v, max + 1) > max) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "%s is longer than %zu bytes", name,
+             max);
+    return GW_ERR_INVALID;
+  }
+  return store_check_field(s, name, v, max + 1, 1, SUB_ASCII);
+}
+
+int gw_store_sub_put(gw_store *s, const gw_store_sub *sub) {
+#define F(field, req, kind)                                                    \
+  {                                                                            \
+#field, offsetof(gw_store_sub, field), sizeof(((gw_store_sub *)0)->field), \
+        req, kind                                                              \
+  }
+  static const struct {
+    const char *name;
+    size_t off, cap;
+    int required, kind;
+  } fields[] = {
+      F(msisdn, 1, SUB_ASCII),      F(civil_id, 1, SUB_ASCII),
+      F(name, 1, SUB_UTF8),         F(operator_name, 1, SUB_ASCII),
+      F(cert_serial, 1, SUB_ASCII), F(cert_pem, 1, SUB_LINES),
+      F(behaviour, 0, SUB_UTF8),    F(revocation_reason, 0, SUB_ASCII),
+  };
+#undef F
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (!sub) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "subscriber is NULL");
+    return GW_ERR_INVALID;
+  }
+  for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    rv = store_check_field(s, fields[i].name, (const char *)sub + fields[i].off,
+                           fields[i].cap, fields[i].required, fields[i].kind);
+    if (rv != GW_OK) {
+      return rv;
+    }
+  }
+  if (sub->revoked != 0 && sub->revoked != 1) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "revoked is %d, not 0 or 1",
+             sub->revoked);
+    return GW_ERR_INVALID;
+  }
+  if (sub->created_at < 0 || sub->revoked_at < 0 || sub->last_signed_at < 0) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "a time is negative");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->sub_put(s, sub);
+}
+
+int gw_store_sub_get(gw_store *s, const char *msisdn, gw_store_sub *out) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_id(s, "msisdn", msisdn, GW_STORE_MSISDN_MAX);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  if (!out) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "output is NULL");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->sub_get(s, msisdn, out);
+}
+
+int gw_store_sub_list(gw_store *s, const char *civil_id, gw_store_sub_cb cb,
+                      void *arg) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (civil_id) {
+    rv = store_check_id(s, "civil_id", civil_id, GW_STORE_CIVIL_ID_MAX);
+    if (rv != GW_OK) {
+      return rv;
+    }
+  }
+  if (!cb) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "callback is NULL");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->sub_list(s, civil_id, cb, arg);
+}
+
+int gw_store_sub_revoke(gw_store *s, const char *msisdn, const char *reason,
+                        long long when) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_id(s, "msisdn", msisdn, GW_STORE_MSISDN_MAX);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  if (!reason) {
+    reason = "";
+  }
+  if (strnlen(reason, GW_STORE_REASON_MAX + 1) > GW_STORE_REASON_MAX) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "reason longer than %d bytes",
+             GW_STORE_REASON_MAX);
+    return GW_ERR_INVALID;
+  }
+  rv = store_check_field(s, "reason", reason, GW_STORE_REASON_MAX + 1, 0,
+                         SUB_ASCII);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  if (when < 0) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "time is negative");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->sub_revoke(s, msisdn, reason, when);
+}
+
+int gw_store_sub_mark_signed(gw_store *s, const char *msisdn, long long when) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_id(s, "msisdn", msisdn, GW_STORE_MSISDN_MAX);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  if (when < 0) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "time is negative");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->sub_mark_signed(s, msisdn, when);
 }

@@ -103,4 +103,81 @@ int gw_store_kv_get(gw_store *s, const char *key, void *buf, size_t cap,
  * GW_ERR_BUSY or GW_ERR_STORE. */
 int gw_store_kv_del(gw_store *s, const char *key);
 
+/* ---- subscriber registry ---------------------------------------------- *
+ *
+ * One row per provisioned SIM, keyed by its MSISDN: who holds it (civil
+ * number, name), which operator issued it, its certificate and whether that
+ * certificate is revoked. The gateway resolves a civil number to its
+ * MSISDNs here (a civil number may hold SIMs at both operators); mpkictl
+ * writes it. Semantic checks (the +968 numbering, the name rules) belong to
+ * gw_subscriber.h; the store checks only what it needs to store a row
+ * safely: every string NUL-terminated inside its array, the required ones
+ * non-empty, the identifiers printable ASCII, the name and behaviour valid
+ * UTF-8. */
+
+/* Caps in bytes, excluding the NUL. */
+#define GW_STORE_MSISDN_MAX 16    /* "+" and up to 15 digits (E.164) */
+#define GW_STORE_CIVIL_ID_MAX 16  /* digits */
+#define GW_STORE_NAME_MAX 256     /* UTF-8: 64 characters of up to 4 bytes */
+#define GW_STORE_OPERATOR_MAX 16  /* "omantel", "ooredoo" */
+#define GW_STORE_SERIAL_MAX 64    /* certificate serial, upper-case hex */
+#define GW_STORE_REASON_MAX 32    /* revocation reason name */
+#define GW_STORE_BEHAVIOUR_MAX 64 /* demo: what the mock operator does */
+#define GW_STORE_CERT_MAX 8192    /* PEM certificate */
+
+typedef struct gw_store_sub {
+  char msisdn[GW_STORE_MSISDN_MAX + 1];          /* required, printable ASCII */
+  char civil_id[GW_STORE_CIVIL_ID_MAX + 1];      /* required, printable ASCII */
+  char name[GW_STORE_NAME_MAX + 1];              /* required, UTF-8 */
+  char operator_name[GW_STORE_OPERATOR_MAX + 1]; /* required, ASCII */
+  int revoked;                                   /* 0 active, 1 revoked */
+  char cert_serial[GW_STORE_SERIAL_MAX + 1];     /* required, ASCII */
+  char cert_pem[GW_STORE_CERT_MAX + 1];          /* required, ASCII */
+  char behaviour[GW_STORE_BEHAVIOUR_MAX + 1];    /* "" = none; UTF-8 */
+  long long created_at;                          /* Unix s; 0 in put = now */
+  long long revoked_at;                          /* Unix s; 0 = not revoked */
+  char revocation_reason[GW_STORE_REASON_MAX + 1]; /* "" = none, ASCII */
+  long long last_signed_at;                        /* Unix s; 0 = never */
+} gw_store_sub;
+
+/* Inserts the subscriber |sub| or replaces the row with the same MSISDN,
+ * every column as given (created_at 0 is stored as the current time), as
+ * one committed transaction. Returns GW_OK,
+ *   GW_ERR_INVALID  a string is not terminated inside its array, a required
+ *                   one is empty, or its bytes are not allowed (the reason
+ *                   names the field);
+ *   GW_ERR_BUSY, GW_ERR_STORE, GW_ERR_NOMEM. */
+int gw_store_sub_put(gw_store *s, const gw_store_sub *sub);
+
+/* Copies the subscriber with MSISDN |msisdn| into |*out|. Returns GW_OK,
+ * GW_ERR_NOT_FOUND, GW_ERR_INVALID (|msisdn| empty, too long or not
+ * printable ASCII), GW_ERR_BUSY, GW_ERR_STORE (also: a stored value longer
+ * than its field). */
+int gw_store_sub_get(gw_store *s, const char *msisdn, gw_store_sub *out);
+
+/* Called by gw_store_sub_list for each row; |sub| is borrowed for the call.
+ * Returning anything but GW_OK stops the listing with that value. */
+typedef int (*gw_store_sub_cb)(const gw_store_sub *sub, void *arg);
+
+/* Calls |cb| for every subscriber in MSISDN order, or, when |civil_id| is
+ * not NULL, for those holding that civil number. The listing is one read
+ * transaction: the callback must not write through |s|. Returns GW_OK (also
+ * for no rows), the callback's non-GW_OK value, GW_ERR_INVALID (bad
+ * |civil_id| or no |cb|), GW_ERR_BUSY or GW_ERR_STORE. */
+int gw_store_sub_list(gw_store *s, const char *civil_id, gw_store_sub_cb cb,
+                      void *arg);
+
+/* Marks the certificate of |msisdn| revoked at |when| (Unix seconds) with
+ * |reason| ("" or NULL = none given), as one committed transaction. A row
+ * already revoked keeps its first time and reason. Returns GW_OK (also when
+ * it was already revoked), GW_ERR_NOT_FOUND, GW_ERR_INVALID, GW_ERR_BUSY,
+ * GW_ERR_STORE. */
+int gw_store_sub_revoke(gw_store *s, const char *msisdn, const char *reason,
+                        long long when);
+
+/* Records that |msisdn|'s SIM produced a signature at |when| (Unix s).
+ * Returns GW_OK, GW_ERR_NOT_FOUND, GW_ERR_INVALID, GW_ERR_BUSY,
+ * GW_ERR_STORE. */
+int gw_store_sub_mark_signed(gw_store *s, const char *msisdn, long long when);
+
 #endif

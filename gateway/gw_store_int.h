@@ -42,6 +42,15 @@ struct gw_store_ops {
   int (*kv_get)(gw_store *s, const char *key, size_t keylen, void *buf,
                 size_t cap, size_t *outlen);
   int (*kv_del)(gw_store *s, const char *key, size_t keylen);
+  /* The subscriber registry. |sub| and |msisdn| / |civil_id| have been
+   * checked as gw_store.h describes; |reason| is never NULL. */
+  int (*sub_put)(gw_store *s, const gw_store_sub *sub);
+  int (*sub_get)(gw_store *s, const char *msisdn, gw_store_sub *out);
+  int (*sub_list)(gw_store *s, const char *civil_id, gw_store_sub_cb cb,
+                  void *arg);
+  int (*sub_revoke)(gw_store *s, const char *msisdn, const char *reason,
+                    long long when);
+  int (*sub_mark_signed)(gw_store *s, const char *msisdn, long long when);
 };
 
 /* The backends. */

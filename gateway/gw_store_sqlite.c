@@ -44,6 +44,22 @@ static const sq_migration sq_migrations[] = {
      "  value BLOB NOT NULL,\n"
      "  updated_at INTEGER NOT NULL\n"
      ");"},
+    {2, "subscriber registry",
+     "CREATE TABLE subscribers (\n"
+     "  msisdn TEXT PRIMARY KEY,\n"
+     "  civil_id TEXT NOT NULL,\n"
+     "  name TEXT NOT NULL,\n"
+     "  operator TEXT NOT NULL,\n"
+     "  status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),\n"
+     "  cert_serial TEXT NOT NULL,\n"
+     "  cert_pem TEXT NOT NULL,\n"
+     "  behaviour TEXT NOT NULL DEFAULT '',\n"
+     "  created_at INTEGER NOT NULL,\n"
+     "  revoked_at INTEGER,\n"
+     "  revocation_reason TEXT,\n"
+     "  last_signed_at INTEGER\n"
+     ");\n"
+     "CREATE INDEX subscribers_civil_id ON subscribers (civil_id);"},
 };
 
 #define SQ_NMIGRATIONS ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
@@ -61,8 +77,19 @@ enum {
   SQ_KV_PUT,
   SQ_KV_GET,
   SQ_KV_DEL,
+  SQ_SUB_PUT,
+  SQ_SUB_GET,
+  SQ_SUB_LIST,
+  SQ_SUB_LIST_CIVIL,
+  SQ_SUB_REVOKE,
+  SQ_SUB_SIGNED,
   SQ_NSTMTS /* count */
 };
+
+#define SQ_SUB_COLUMNS                                                         \
+  "msisdn, civil_id, name, operator, status, cert_serial, cert_pem, "          \
+  "behaviour, created_at, COALESCE(revoked_at, 0), "                           \
+  "COALESCE(revocation_reason, ''), COALESCE(last_signed_at, 0)"
 
 static const char *const sq_sql[SQ_NSTMTS] = {
     /* Reads a table rather than a bare "SELECT 1", which never touches the
@@ -76,6 +103,33 @@ static const char *const sq_sql[SQ_NSTMTS] = {
                   "updated_at = excluded.updated_at",
     [SQ_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
     [SQ_KV_DEL] = "DELETE FROM kv WHERE key = ?1",
+    [SQ_SUB_PUT] =
+        "INSERT INTO subscribers (msisdn, civil_id, name, operator, status, "
+        "cert_serial, cert_pem, behaviour, created_at, revoked_at, "
+        "revocation_reason, last_signed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+        "?7, ?8, CASE WHEN ?9 > 0 THEN ?9 ELSE CAST(strftime('%s', 'now') AS "
+        "INTEGER) END, NULLIF(?10, 0), NULLIF(?11, ''), NULLIF(?12, 0)) "
+        "ON CONFLICT (msisdn) DO UPDATE SET civil_id = excluded.civil_id, "
+        "name = excluded.name, operator = excluded.operator, "
+        "status = excluded.status, cert_serial = excluded.cert_serial, "
+        "cert_pem = excluded.cert_pem, behaviour = excluded.behaviour, "
+        "created_at = excluded.created_at, revoked_at = excluded.revoked_at, "
+        "revocation_reason = excluded.revocation_reason, "
+        "last_signed_at = excluded.last_signed_at",
+    /* The column order is the one sq_sub_read expects. */
+    [SQ_SUB_GET] =
+        "SELECT " SQ_SUB_COLUMNS " FROM subscribers WHERE msisdn = ?1",
+    [SQ_SUB_LIST] =
+        "SELECT " SQ_SUB_COLUMNS " FROM subscribers ORDER BY msisdn",
+    [SQ_SUB_LIST_CIVIL] = "SELECT " SQ_SUB_COLUMNS " FROM subscribers "
+                          "WHERE civil_id = ?1 ORDER BY msisdn",
+    /* Only an active row changes: a second revocation keeps the first time
+     * and reason. */
+    [SQ_SUB_REVOKE] = "UPDATE subscribers SET status = 'revoked', "
+                      "revoked_at = ?2, revocation_reason = NULLIF(?3, '') "
+                      "WHERE msisdn = ?1 AND status = 'active'",
+    [SQ_SUB_SIGNED] =
+        "UPDATE subscribers SET last_signed_at = ?2 WHERE msisdn = ?1",
 };
 
 typedef struct sq_store {
@@ -637,6 +691,228 @@ static int sq_kv_del(gw_store *s, const char *key, size_t keylen) {
   return rv;
 }
 
+/* ---- subscriber registry ---------------------------------------------- */
+
+static int sq_bind_text(sq_store *sq, sqlite3_stmt *st, int i, const char *v) {
+  int rc = sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+
+  return rc == SQLITE_OK ? GW_OK : sq_fail(sq, rc, "bind");
+}
+
+static int sq_bind_int64(sq_store *sq, sqlite3_stmt *st, int i, long long v) {
+  int rc = sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+
+  return rc == SQLITE_OK ? GW_OK : sq_fail(sq, rc, "bind");
+}
+
+static int sq_sub_put(gw_store *s, const gw_store_sub *sub) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_SUB_PUT];
+  const char *text[] = {sub->msisdn,
+                        sub->civil_id,
+                        sub->name,
+                        sub->operator_name,
+                        sub->revoked ? "revoked" : "active",
+                        sub->cert_serial,
+                        sub->cert_pem,
+                        sub->behaviour};
+  int rc, rv = GW_OK;
+
+  for (int i = 0; rv == GW_OK && i < 8; i++) {
+    rv = sq_bind_text(sq, st, i + 1, text[i]);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_int64(sq, st, 9, sub->created_at);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_int64(sq, st, 10, sub->revoked ? sub->revoked_at : 0);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_text(sq, st, 11, sub->revoked ? sub->revocation_reason : "");
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_int64(sq, st, 12, sub->last_signed_at);
+  }
+  if (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+      rv = sq_fail(sq, rc, "subscriber put");
+    }
+  }
+  sq_done(st);
+  return rv;
+}
+
+/* Copies text column |col| into |dst| (|cap| bytes with the NUL). A value
+ * that does not fit was not written by this store: it is an error, never
+ * silently cut. */
+static int sq_col_text(sq_store *sq, sqlite3_stmt *st, int col, char *dst,
+                       size_t cap, const char *name) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  size_t n = (size_t)sqlite3_column_bytes(st, col);
+
+  if (!t) {
+    if (sqlite3_errcode(sq->db) == SQLITE_NOMEM) {
+      return sq_fail(sq, SQLITE_NOMEM, "subscriber read");
+    }
+    n = 0;
+  }
+  if (n >= cap) {
+    snprintf(sq->base.errmsg, sizeof(sq->base.errmsg),
+             "subscriber column %s holds %zu bytes, over its cap %zu", name, n,
+             cap - 1);
+    return GW_ERR_STORE;
+  }
+  if (n) {
+    memcpy(dst, t, n);
+  }
+  dst[n] = '\0';
+  return GW_OK;
+}
+
+/* Reads the current row of a SQ_SUB_COLUMNS statement into |out|. */
+static int sq_sub_read(sq_store *sq, sqlite3_stmt *st, gw_store_sub *out) {
+  char status[16];
+  int rv;
+
+  memset(out, 0, sizeof(*out));
+#define COL(i, field)                                                          \
+  do {                                                                         \
+    rv = sq_col_text(sq, st, (i), out->field, sizeof(out->field), #field);     \
+    if (rv != GW_OK) {                                                         \
+      return rv;                                                               \
+    }                                                                          \
+  } while (0)
+  COL(0, msisdn);
+  COL(1, civil_id);
+  COL(2, name);
+  COL(3, operator_name);
+  rv = sq_col_text(sq, st, 4, status, sizeof(status), "status");
+  if (rv != GW_OK) {
+    return rv;
+  }
+  out->revoked = strcmp(status, "revoked") == 0;
+  COL(5, cert_serial);
+  COL(6, cert_pem);
+  COL(7, behaviour);
+  out->created_at = sqlite3_column_int64(st, 8);
+  out->revoked_at = sqlite3_column_int64(st, 9);
+  COL(10, revocation_reason);
+  out->last_signed_at = sqlite3_column_int64(st, 11);
+#undef COL
+  return GW_OK;
+}
+
+static int sq_sub_get(gw_store *s, const char *msisdn, gw_store_sub *out) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_SUB_GET];
+  int rc, rv;
+
+  rv = sq_bind_text(sq, st, 1, msisdn);
+  if (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      rv = sq_sub_read(sq, st, out);
+    } else if (rc == SQLITE_DONE) {
+      rv = GW_ERR_NOT_FOUND;
+    } else {
+      rv = sq_fail(sq, rc, "subscriber get");
+    }
+  }
+  sq_done(st);
+  return rv;
+}
+
+static int sq_sub_list(gw_store *s, const char *civil_id, gw_store_sub_cb cb,
+                       void *arg) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[civil_id ? SQ_SUB_LIST_CIVIL : SQ_SUB_LIST];
+  gw_store_sub *sub;
+  int rc, rv = GW_OK;
+
+  /* A row is 9 KiB: on the heap, not on the caller's stack. */
+  sub = malloc(sizeof(*sub));
+  if (!sub) {
+    snprintf(sq->base.errmsg, sizeof(sq->base.errmsg), "out of memory");
+    return GW_ERR_NOMEM;
+  }
+  if (civil_id) {
+    rv = sq_bind_text(sq, st, 1, civil_id);
+  }
+  while (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+      break;
+    }
+    if (rc != SQLITE_ROW) {
+      rv = sq_fail(sq, rc, "subscriber list");
+      break;
+    }
+    rv = sq_sub_read(sq, st, sub);
+    if (rv == GW_OK) {
+      rv = cb(sub, arg);
+    }
+  }
+  sq_done(st);
+  free(sub);
+  return rv;
+}
+
+/* After an UPDATE that changed nothing: GW_OK when |msisdn| exists, else
+ * GW_ERR_NOT_FOUND. */
+static int sq_sub_exists(sq_store *sq, const char *msisdn) {
+  sqlite3_stmt *st = sq->stmt[SQ_SUB_GET];
+  int rc, rv;
+
+  rv = sq_bind_text(sq, st, 1, msisdn);
+  if (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    rv = rc == SQLITE_ROW    ? GW_OK
+         : rc == SQLITE_DONE ? GW_ERR_NOT_FOUND
+                             : sq_fail(sq, rc, "subscriber get");
+  }
+  sq_done(st);
+  return rv;
+}
+
+static int sq_sub_update(sq_store *sq, int which, const char *msisdn,
+                         long long when, const char *reason, const char *what) {
+  sqlite3_stmt *st = sq->stmt[which];
+  int rc, rv, changed = 0;
+
+  rv = sq_bind_text(sq, st, 1, msisdn);
+  if (rv == GW_OK) {
+    rv = sq_bind_int64(sq, st, 2, when);
+  }
+  if (rv == GW_OK && reason) {
+    rv = sq_bind_text(sq, st, 3, reason);
+  }
+  if (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+      rv = sq_fail(sq, rc, what);
+    } else {
+      changed = sqlite3_changes(sq->db) > 0;
+    }
+  }
+  sq_done(st);
+  if (rv == GW_OK && !changed) {
+    rv = sq_sub_exists(sq, msisdn);
+  }
+  return rv;
+}
+
+static int sq_sub_revoke(gw_store *s, const char *msisdn, const char *reason,
+                         long long when) {
+  return sq_sub_update((sq_store *)s, SQ_SUB_REVOKE, msisdn, when, reason,
+                       "subscriber revoke");
+}
+
+static int sq_sub_mark_signed(gw_store *s, const char *msisdn, long long when) {
+  return sq_sub_update((sq_store *)s, SQ_SUB_SIGNED, msisdn, when, NULL,
+                       "subscriber mark signed");
+}
+
 const gw_store_ops gw_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -646,4 +922,9 @@ const gw_store_ops gw_store_sqlite_ops = {
     .kv_put = sq_kv_put,
     .kv_get = sq_kv_get,
     .kv_del = sq_kv_del,
+    .sub_put = sq_sub_put,
+    .sub_get = sq_sub_get,
+    .sub_list = sq_sub_list,
+    .sub_revoke = sq_sub_revoke,
+    .sub_mark_signed = sq_sub_mark_signed,
 };

@@ -159,6 +159,13 @@ int main(int argc, char **argv) {
     gw_config_del(a.cfg);
     return 0;
   }
+  /* SoftHSM reads SOFTHSM2_CONF when the module is loaded: set it from the
+   * config first, so that nobody has to export it (docs/configuration.md). */
+  if (a.cfg->softhsm_conf[0] &&
+      setenv("SOFTHSM2_CONF", a.cfg->softhsm_conf, 1) != 0) {
+    fprintf(stderr, "mpkigw: cannot set SOFTHSM2_CONF: %m\n");
+    goto done;
+  }
   if (gw_log_open(a.cfg->log_file, a.cfg->log_level) != GW_OK) {
     fprintf(stderr, "mpkigw: cannot open log file %s: %m\n", a.cfg->log_file);
     goto done;

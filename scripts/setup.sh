@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # First-run set-up of the demo under var/ (made once, reused afterwards):
-# a self-signed TLS certificate for 127.0.0.1 and localhost, and the demo
-# configuration var/mpkigw.conf derived from configs/mpkigw.conf.
+# a self-signed TLS certificate for 127.0.0.1 and localhost, the demo
+# configuration var/mpkigw.conf derived from configs/mpkigw.conf, and the
+# demo national PKI: SoftHSM tokens in var/tokens/, the CA in var/pki/, the
+# gateway's signing keys, the demo SIMs of configs/demo-subscribers.csv with
+# +96899000004 revoked. At every run it publishes a fresh CRL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
 
 mkdir -p var/tls var/log
 chmod 700 var/tls
@@ -26,3 +30,43 @@ if [ ! -s var/mpkigw.conf ]; then
   # the same files are plain relative paths.
   sed 's|"\.\./var/|"|g' configs/mpkigw.conf > var/mpkigw.conf
 fi
+
+# ---- the demo PKI --------------------------------------------------------
+# The paths below are the defaults of var/mpkigw.conf (pkcs11.softhsm_conf,
+# pki.dir, gateway_keys.dir); mpkictl and mpkigw set SOFTHSM2_CONF from it.
+
+conf=var/mpkigw.conf
+ctl() { "$BUILD/mpkictl" --config "$conf" "$@"; }
+
+# SoftHSM's own configuration: the demo's tokens live in var/tokens/. It is
+# rewritten when the repository has moved (the token directory is absolute).
+mkdir -p var/tokens
+chmod 700 var/tokens
+tokendir=$PWD/var/tokens
+if ! grep -qsxF "directories.tokendir = $tokendir" var/softhsm2.conf; then
+  echo "setup: writing var/softhsm2.conf (tokens in var/tokens/)"
+  cat > var/softhsm2.conf <<CONF
+# SoftHSM 2 configuration of the demo, written by scripts/setup.sh.
+# mpkigw and mpkictl set SOFTHSM2_CONF to this file (pkcs11.softhsm_conf).
+directories.tokendir = $tokendir
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+CONF
+fi
+
+# First run only (the marker says it is done). Each step is skipped when
+# its result exists, so that a run that stopped half-way goes on where it
+# stopped.
+marker=var/pki/.demo-ready
+if [ ! -e "$marker" ]; then
+  echo "setup: creating the demo PKI: CA in var/pki/, tokens in var/tokens/"
+  [ -s var/pki/root-ca.pem ] || ctl ca init
+  [ -s var/keys/kids ] || ctl gateway-key init
+  ctl sim provision --csv configs/demo-subscribers.csv --skip-existing
+  ctl cert revoke --msisdn +96899000004 --reason keyCompromise
+  date -u +%Y-%m-%dT%H:%M:%SZ > "$marker"
+fi
+
+# Every run: a fresh CRL, since verifiers refuse one past its nextUpdate.
+ctl crl publish | sed 's/^/setup: /'

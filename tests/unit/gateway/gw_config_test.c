@@ -17,6 +17,9 @@
 #include "gw_err.h"
 #include "harness.h"
 
+/* The rows of config_keys[] in gw_config.c. */
+#define N_TABLE_KEYS 40
+
 #define TLS_KEYS "tls: { certificate = \"c.pem\"; private_key = \"k.pem\"; };\n"
 
 static char tmpdir[PATH_MAX]; /* realpath'd, so paths compare exactly */
@@ -139,6 +142,22 @@ static void t_defaults_minimal(void) {
   snprintf(want, sizeof(want), "%s/mpkigw.db", tmpdir);
   T_EQ_STR(cfg->store_path, want);
   T_EQ_INT(cfg->store_busy_timeout_ms, 5000);
+  T_EQ_STR(cfg->p11_module, "/usr/lib/softhsm/libsofthsm2.so");
+  snprintf(want, sizeof(want), "%s/softhsm2.conf", tmpdir);
+  T_EQ_STR(cfg->softhsm_conf, want);
+  snprintf(want, sizeof(want), "%s/pki", tmpdir);
+  T_EQ_STR(cfg->pki_dir, want);
+  T_EQ_STR(cfg->pki_ca_token, "mpki-ca");
+  snprintf(want, sizeof(want), "%s/token-pins", tmpdir);
+  T_EQ_STR(cfg->pki_pin_file, want);
+  T_EQ_INT(cfg->pki_clock_skew_s, 300);
+  snprintf(want, sizeof(want), "%s/pki/crl.pem", tmpdir);
+  T_EQ_STR(cfg->pki_crl, want);
+  T_EQ_INT(cfg->pki_crl_days, 7);
+  T_EQ_STR(cfg->pki_ocsp_url, "");
+  T_EQ_STR(cfg->gwkeys_token, "mpki-gateway");
+  snprintf(want, sizeof(want), "%s/keys", tmpdir);
+  T_EQ_STR(cfg->gwkeys_dir, want);
   gw_config_del(cfg);
 }
 
@@ -168,7 +187,14 @@ static void t_all_keys_set(void) {
           "};\n"
           "store: { backend = \"sqlite\"; path = \"/srv/x.db\"; "
           "busy_timeout_ms = "
-          "0; };\n",
+          "0; };\n"
+          "pkcs11: { module = \"/opt/hsm/libvendor.so\"; softhsm_conf = \"\"; "
+          "};\n"
+          "pki: { dir = \"/srv/pki\"; ca_token = "
+          "\"0123456789abcdef0123456789abcdef\";\n"
+          "  pin_file = \"p/pins\"; clock_skew_s = 0; crl = \"/srv/c.pem\";\n"
+          "  crl_days = 365; ocsp_url = \"http://127.0.0.1:8888/ocsp\"; };\n"
+          "gateway_keys: { token = \"g\"; dir = \"/srv/keys\"; };\n",
           &cfg),
       GW_OK);
   if (!cfg) {
@@ -205,6 +231,21 @@ static void t_all_keys_set(void) {
   T_EQ_STR(cfg->store_backend, "sqlite");
   T_EQ_STR(cfg->store_path, "/srv/x.db");
   T_EQ_INT(cfg->store_busy_timeout_ms, 0);
+  T_EQ_STR(cfg->p11_module, "/opt/hsm/libvendor.so");
+  T_EQ_STR(cfg->softhsm_conf, "");
+  T_EQ_STR(cfg->pki_dir, "/srv/pki");
+  T_EQ_STR(cfg->pki_ca_token, "0123456789abcdef0123456789abcdef");
+  {
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof(want), "%s/p/pins", tmpdir);
+    T_EQ_STR(cfg->pki_pin_file, want);
+  }
+  T_EQ_INT(cfg->pki_clock_skew_s, 0);
+  T_EQ_STR(cfg->pki_crl, "/srv/c.pem");
+  T_EQ_INT(cfg->pki_crl_days, 365);
+  T_EQ_STR(cfg->pki_ocsp_url, "http://127.0.0.1:8888/ocsp");
+  T_EQ_STR(cfg->gwkeys_token, "g");
+  T_EQ_STR(cfg->gwkeys_dir, "/srv/keys");
   gw_config_del(cfg);
 }
 
@@ -234,13 +275,17 @@ static void t_print_keys(void) {
   static char buf[16384];
   int lines = printed_keys(buf, sizeof(buf));
 
-  T_EQ_INT(lines, 29);
+  T_EQ_INT(lines, N_TABLE_KEYS);
   T_ASSERT(strstr(buf, "limits.max_body_size ") != NULL);
   T_ASSERT(strstr(buf, "1024..268435456") != NULL);
   T_ASSERT(strstr(buf, "1048576") != NULL);
   T_ASSERT(strstr(buf, "debug|info|warn|error") != NULL);
   T_ASSERT(strstr(buf, "(required)") != NULL);
   T_ASSERT(strncmp(buf, "server.listen ", 14) == 0);
+  T_ASSERT(strstr(buf, "pki.ca_token ") != NULL);
+  T_ASSERT(strstr(buf, "1..32 bytes") != NULL);
+  T_ASSERT(strstr(buf, "http(s) URL|\"\"") != NULL);
+  T_ASSERT(strstr(buf, "\"/usr/lib/softhsm/libsofthsm2.so\"") != NULL);
 }
 
 /* configs/mpkigw.conf loads, gives the defaults, and lists every key. */
@@ -261,6 +306,18 @@ static void t_reference_config(void) {
     T_ASSERT(strstr(cfg->tls_cert, "/configs/../var/tls/server.crt") != NULL);
     T_ASSERT(strstr(cfg->tls_key, "/configs/../var/tls/server.key") != NULL);
     T_ASSERT(strstr(cfg->store_path, "/configs/../var/mpkigw.db") != NULL);
+    T_ASSERT(strstr(cfg->softhsm_conf, "/configs/../var/softhsm2.conf") !=
+             NULL);
+    T_ASSERT(strstr(cfg->pki_dir, "/configs/../var/pki") != NULL);
+    T_ASSERT(strstr(cfg->pki_crl, "/configs/../var/pki/crl.pem") != NULL);
+    T_ASSERT(strstr(cfg->pki_pin_file, "/configs/../var/token-pins") != NULL);
+    T_ASSERT(strstr(cfg->gwkeys_dir, "/configs/../var/keys") != NULL);
+    T_EQ_STR(cfg->p11_module, def->p11_module);
+    T_EQ_STR(cfg->pki_ca_token, def->pki_ca_token);
+    T_EQ_INT(cfg->pki_clock_skew_s, def->pki_clock_skew_s);
+    T_EQ_INT(cfg->pki_crl_days, def->pki_crl_days);
+    T_EQ_STR(cfg->pki_ocsp_url, def->pki_ocsp_url);
+    T_EQ_STR(cfg->gwkeys_token, def->gwkeys_token);
     T_EQ_STR(cfg->log_file, "");
     /* Apart from the paths it holds exactly the defaults. */
     T_EQ_STR(cfg->listen_host, def->listen_host);
@@ -295,7 +352,7 @@ static void t_reference_config(void) {
   gw_config_del(def);
 
   /* Every key of the table is written out in the reference file. */
-  T_EQ_INT(printed_keys(buf, sizeof(buf)), 29);
+  T_EQ_INT(printed_keys(buf, sizeof(buf)), N_TABLE_KEYS);
   config_init(&lc);
   T_ASSERT(config_read_file(&lc, "configs/mpkigw.conf") == CONFIG_TRUE);
   for (line = strtok_r(buf, "\n", &save); line;
@@ -326,10 +383,10 @@ static void t_err_unknown_key(void) {
   T_ASSERT(expect_err(TLS_KEYS "\n\nsrever: { listen = \"127.0.0.1:1\"; };\n",
                       4,
                       "unknown key \"srever\" (the groups are server, tls, "
-                      "limits, log, store)"));
+                      "limits, log, store, pkcs11, pki, gateway_keys)"));
   T_ASSERT(expect_err("workers = 4;\n", 1,
                       "unknown key \"workers\" (the groups are server, tls, "
-                      "limits, log, store)"));
+                      "limits, log, store, pkcs11, pki, gateway_keys)"));
   /* A group nested in a known group. */
   T_ASSERT(expect_err(TLS_KEYS "server: {\n  extra: {\n    workers = 1;\n  "
                                "};\n};\n",
@@ -337,7 +394,7 @@ static void t_err_unknown_key(void) {
   /* A prefix of a group name is not a group. */
   T_ASSERT(expect_err("serv: { };\n", 1,
                       "unknown key \"serv\" (the groups are server, tls, "
-                      "limits, log, store)"));
+                      "limits, log, store, pkcs11, pki, gateway_keys)"));
   T_ASSERT(expect_err("server = 1;\n", 1,
                       "server: expected a group, got an integer"));
 }
@@ -740,6 +797,50 @@ static void t_include(void) {
   T_ASSERT(strstr(errbuf, "t.conf:2: ") != NULL);
 }
 
+/* The string keys of the PKI: labels fit a PKCS#11 token label, no control
+ * bytes, URLs are http(s). */
+static void t_pki_strings(void) {
+  gw_config *cfg;
+
+  T_ASSERT(expect_err(TLS_KEYS "pki: { ca_token = \"\"; };\n", 2,
+                      "pki.ca_token: must not be empty"));
+  T_ASSERT(expect_err(
+      TLS_KEYS "pki: {\n ca_token = \"0123456789abcdef0123456789abcdefX\";"
+               " };\n",
+      3, "pki.ca_token: longer than 32 bytes"));
+  T_ASSERT(expect_err(TLS_KEYS "gateway_keys: { token = \"a\\tb\"; };\n", 2,
+                      "gateway_keys.token: \"a\\x09b\" contains a control "
+                      "character"));
+  T_ASSERT(expect_err(TLS_KEYS "gateway_keys: { token = 5; };\n", 2,
+                      "gateway_keys.token: expected a string, got an "
+                      "integer"));
+  T_ASSERT(expect_err(TLS_KEYS "pki: { ocsp_url = \"ftp://x/\"; };\n", 2,
+                      "pki.ocsp_url: \"ftp://x/\" is not an http:// or "
+                      "https:// URL"));
+  T_ASSERT(expect_err(TLS_KEYS "pki: { ocsp_url = \"127.0.0.1:8888\"; };\n", 2,
+                      "pki.ocsp_url: \"127.0.0.1:8888\" is not an http:// or "
+                      "https:// URL"));
+  T_ASSERT(expect_err(TLS_KEYS "pki: { crl_days = 0; };\n", 2,
+                      "pki.crl_days: 0 is below the minimum 1"));
+  T_ASSERT(expect_err(TLS_KEYS "pki: { clock_skew_s = 3601; };\n", 2,
+                      "pki.clock_skew_s: 3601 is above the maximum 3600"));
+  T_ASSERT(expect_err(TLS_KEYS "pki: { dir = \"\"; };\n", 2,
+                      "pki.dir: must not be empty"));
+  T_ASSERT(expect_err(TLS_KEYS "pkcs11: { module = \"\"; };\n", 2,
+                      "pkcs11.module: must not be empty"));
+  /* Labels may hold UTF-8 and spaces; https is fine. */
+  cfg = load_ok("pki: { ca_token = \"CA \xc3\xa9\"; ocsp_url = "
+                "\"https://ocsp.example/\"; };\n"
+                "pkcs11: { softhsm_conf = \"\"; };\n");
+  T_ASSERT(cfg != NULL);
+  if (cfg) {
+    T_EQ_STR(cfg->pki_ca_token, "CA \xc3\xa9");
+    T_EQ_STR(cfg->pki_ocsp_url, "https://ocsp.example/");
+    T_EQ_STR(cfg->softhsm_conf, "");
+  }
+  gw_config_del(cfg);
+}
+
 static void cleanup(void) {
   static const char *const names[] = {
       "t.conf",     "bad.conf", "inc_ok.conf", "inc_bad.conf",
@@ -778,6 +879,7 @@ int main(void) {
   T_RUN(t_missing_file);
   T_RUN(t_failure_contract);
   T_RUN(t_include);
+  T_RUN(t_pki_strings);
   cleanup();
   return T_DONE();
 }

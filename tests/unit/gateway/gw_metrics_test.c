@@ -63,8 +63,12 @@ typedef struct expo {
   char err[256]; /* first problem found, "" when well-formed */
 } expo;
 
-static int is_name_start(int c) { return isalpha(c) || c == '_' || c == ':'; }
-static int is_name_char(int c) { return isalnum(c) || c == '_' || c == ':'; }
+static int is_name_start(int c) {
+  return isalpha(c) || c == '_' || c == ':';
+}
+static int is_name_char(int c) {
+  return isalnum(c) || c == '_' || c == ':';
+}
 
 static family *fam_find(expo *e, const char *name) {
   for (int i = 0; i < e->nf; i++) {
@@ -208,7 +212,7 @@ static void parse_expo(expo *e, const char *text) {
           expo_fail(e, lineno, "unknown type", line);
         }
         f->typed = 1;
-        snprintf(f->type, sizeof(f->type), "%s", rest);
+        snprintf(f->type, sizeof(f->type), "%.15s", rest);
       } else {
         expo_fail(e, lineno, "unknown comment keyword", line);
       }
@@ -360,8 +364,7 @@ static void test_empty_render(void) {
   T_ASSERT(expo_get(e, "mpkigw_open_streams", "") == 0);
   T_ASSERT(expo_get(e, "mpkigw_open_connections", "protocol=\"h2\"") == 0);
   T_ASSERT(expo_get(e, "mpkigw_connections_accepted_total", "") == 0);
-  T_ASSERT(expo_get(e, "mpkigw_http2_goaway_enhance_your_calm_total", "") ==
-           0);
+  T_ASSERT(expo_get(e, "mpkigw_http2_goaway_enhance_your_calm_total", "") == 0);
   gw_metrics_del(m);
 }
 
@@ -431,9 +434,10 @@ static void test_unmatched_route(void) {
   gw_metrics_request(b, -1, 400, 1, 1 * US);
   e = render_parse(m, 3);
   T_EQ_STR(e->err, "");
-  T_ASSERT(expo_get(e, REQ,
-                    "route=\"unmatched\",status=\"404\",protocol=\"http/1.1\"") ==
-           2);
+  T_ASSERT(
+      expo_get(e, REQ,
+               "route=\"unmatched\",status=\"404\",protocol=\"http/1.1\"") ==
+      2);
   T_ASSERT(expo_get(e, REQ,
                     "route=\"unmatched\",status=\"400\",protocol=\"h2\"") == 1);
   gw_metrics_del(m);
@@ -450,23 +454,23 @@ static void test_regress_route_overflow_label(void) {
   gw_metrics_request(a, GW_METRICS_MAX_ROUTES + 5, 200, 0, 1 * US);
   e = render_parse(m, 3);
   T_EQ_STR(e->err, "");
+  T_ASSERT(
+      expo_get(e, REQ,
+               "route=\"unmatched\",status=\"200\",protocol=\"http/1.1\"") ==
+      -1);
   T_ASSERT(expo_get(e, REQ,
-                    "route=\"unmatched\",status=\"200\",protocol=\"http/1.1\"") ==
-           -1);
-  T_ASSERT(expo_get(e, REQ,
-                    "route=\"other\",status=\"200\",protocol=\"http/1.1\"") == 1);
+                    "route=\"other\",status=\"200\",protocol=\"http/1.1\"") ==
+           1);
   gw_metrics_del(m);
 }
 
 static void test_histogram(void) {
   /* Bucket bounds in microseconds, as gw_metrics.c declares them. */
-  static const char *les[] = {"0.0001", "0.00025", "0.0005", "0.001",
-                              "0.0025", "0.005",   "0.01",   "0.025",
-                              "0.05",   "0.1",     "0.25",   "0.5",
-                              "1",      "5",       "+Inf"};
-  static const uint64_t durs_us[] = {0,      100,    101,     250,    1000,
-                                     1001,   70000,  4999999, 5000000,
-                                     5000001, 60000000};
+  static const char *les[] = {"0.0001", "0.00025", "0.0005", "0.001", "0.0025",
+                              "0.005",  "0.01",    "0.025",  "0.05",  "0.1",
+                              "0.25",   "0.5",     "1",      "5",     "+Inf"};
+  static const uint64_t durs_us[] = {
+      0, 100, 101, 250, 1000, 1001, 70000, 4999999, 5000000, 5000001, 60000000};
   /* Expected cumulative counts for the durations above (a bound is
    * inclusive: 100 us is in le="0.0001"). */
   static const double want[] = {2, 4, 4, 5, 6, 6, 6, 6, 6, 7, 7, 7, 7, 9, 11};
@@ -571,8 +575,7 @@ static void test_render_cap(void) {
   gw_buf out;
 
   gw_buf_init(&out, 100);
-  T_EQ_INT(gw_metrics_render(m, &out, route_name3, NULL, 3),
-           GW_ERR_TOO_LARGE);
+  T_EQ_INT(gw_metrics_render(m, &out, route_name3, NULL, 3), GW_ERR_TOO_LARGE);
   T_ASSERT(out.len <= 100);
   gw_buf_free(&out);
   gw_metrics_del(m);
@@ -609,9 +612,9 @@ static void test_threads(void) {
   }
   e = render_parse(m, 3);
   T_EQ_STR(e->err, "");
-  T_ASSERT(expo_get(e, REQ,
-                    "route=\"healthz\",status=\"200\",protocol=\"h2\"") ==
-           200000);
+  T_ASSERT(
+      expo_get(e, REQ, "route=\"healthz\",status=\"200\",protocol=\"h2\"") ==
+      200000);
   T_ASSERT(expo_get(e, "mpkigw_http2_stream_errors_total", "") == 200000);
   T_EQ_INT(gw_metrics_gauge_sum(m, GW_G_STREAMS), 200000);
   gw_metrics_del(m);

@@ -347,6 +347,129 @@ static void test_future_schema_refused(void) {
   tmp_cleanup();
 }
 
+/* Migration 2 creates the subscriber registry with the documented
+ * columns, the civil-number index and the status check. */
+static void test_subscriber_schema(void) {
+  gw_store *s = NULL;
+  sqlite3 *raw;
+  char t[64];
+
+  tmp_setup();
+  if (store_open(&s, 1000) != GW_OK) {
+    T_ASSERT(0);
+    tmp_cleanup();
+    return;
+  }
+  T_ASSERT(gw_store_sqlite_migration_count() >= 2);
+  raw = raw_open();
+  T_ASSERT(raw != NULL);
+  if (raw) {
+    raw_text(raw, "SELECT description FROM schema_migrations WHERE version=2",
+             t, sizeof(t));
+    T_EQ_STR(t, "subscriber registry");
+    T_EQ_INT(raw_int(raw, "SELECT COUNT(*) FROM pragma_table_info("
+                          "'subscribers') WHERE name IN ('msisdn','civil_id',"
+                          "'name','operator','status','cert_serial','cert_pem',"
+                          "'behaviour','created_at','revoked_at',"
+                          "'revocation_reason','last_signed_at')"),
+             12);
+    T_EQ_INT(raw_int(raw, "SELECT COUNT(*) FROM pragma_index_list("
+                          "'subscribers') WHERE name='subscribers_civil_id'"),
+             1);
+    /* The status column takes only the two states. */
+    T_EQ_INT(sqlite3_exec(raw,
+                          "INSERT INTO subscribers (msisdn, civil_id, name, "
+                          "operator, status, cert_serial, cert_pem, "
+                          "created_at) VALUES ('+1', '1', 'n', 'o', "
+                          "'suspended', 's', 'p', 1)",
+                          NULL, NULL, NULL),
+             SQLITE_CONSTRAINT);
+    T_EQ_INT(sqlite3_extended_errcode(raw), SQLITE_CONSTRAINT_CHECK);
+    sqlite3_close(raw);
+  }
+  gw_store_close(s);
+  tmp_cleanup();
+}
+
+/* A database written by the first release (schema 1, kv only) is brought
+ * to the current schema on open, and its data is kept. */
+static void test_upgrade_from_schema_1(void) {
+  gw_store *s = NULL;
+  gw_store_sub sub;
+  sqlite3 *raw = NULL;
+  char buf[32];
+  size_t len = 0;
+  int version = -1;
+
+  tmp_setup();
+  T_EQ_INT(sqlite3_open_v2(tdb, &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+           SQLITE_OK);
+  T_EQ_INT(raw_exec(raw,
+                    "PRAGMA journal_mode=WAL;"
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY "
+                    "KEY, description TEXT NOT NULL, applied_at TEXT NOT "
+                    "NULL);"
+                    "INSERT INTO schema_migrations VALUES (1, 'key/value "
+                    "table', '2024-01-01T00:00:00Z');"
+                    "CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT "
+                    "NULL, updated_at INTEGER NOT NULL);"
+                    "INSERT INTO kv VALUES ('old', x'6f6c64', 1);"),
+           SQLITE_OK);
+  sqlite3_close(raw);
+  chmod(tdb, 0600); /* as the store makes it; else it warns */
+
+  T_EQ_INT(store_open(&s, 1000), GW_OK);
+  if (s) {
+    T_EQ_INT(gw_store_schema_version(s, &version), GW_OK);
+    T_EQ_INT(version, gw_store_sqlite_migration_count());
+    T_EQ_INT(gw_store_kv_get(s, "old", buf, sizeof(buf), &len), GW_OK);
+    T_EQ_INT(len, 3);
+    T_EQ_INT(gw_store_sub_get(s, "+96899000001", &sub), GW_ERR_NOT_FOUND);
+    gw_store_close(s);
+  }
+  raw = raw_open();
+  if (raw) {
+    /* The old step was not re-applied: its row is the original one. */
+    raw_text(raw, "SELECT applied_at FROM schema_migrations WHERE version=1",
+             buf, sizeof(buf));
+    T_EQ_STR(buf, "2024-01-01T00:00:00Z");
+    sqlite3_close(raw);
+  }
+  tmp_cleanup();
+}
+
+/* A value that another program wrote past a field's cap is an error, never
+ * cut silently; the handle stays usable. */
+static void test_subscriber_oversized_column(void) {
+  gw_store *s = NULL;
+  gw_store_sub sub;
+  sqlite3 *raw;
+
+  tmp_setup();
+  if (store_open(&s, 1000) != GW_OK) {
+    T_ASSERT(0);
+    tmp_cleanup();
+    return;
+  }
+  raw = raw_open();
+  T_ASSERT(raw != NULL);
+  if (raw) {
+    T_EQ_INT(raw_exec(raw, "INSERT INTO subscribers (msisdn, civil_id, name, "
+                           "operator, status, cert_serial, cert_pem, "
+                           "created_at) VALUES ('+96899000001', '1', "
+                           "printf('%.300c', 'x'), 'omantel', 'active', "
+                           "'01', 'pem', 1)"),
+             SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  T_EQ_INT(gw_store_sub_get(s, "+96899000001", &sub), GW_ERR_STORE);
+  T_ASSERT(strstr(gw_store_errmsg(s), "column name holds 300 bytes") != NULL);
+  T_EQ_INT(gw_store_ping(s), GW_OK);
+  gw_store_close(s);
+  tmp_cleanup();
+}
+
 /* ---- busy -------------------------------------------------------------- */
 
 static void test_busy_when_writer_holds_lock(void) {
@@ -736,6 +859,9 @@ int main(void) {
   T_RUN(test_not_a_database);
   T_RUN(test_reopen_does_not_reapply);
   T_RUN(test_future_schema_refused);
+  T_RUN(test_subscriber_schema);
+  T_RUN(test_upgrade_from_schema_1);
+  T_RUN(test_subscriber_oversized_column);
   T_RUN(test_busy_when_writer_holds_lock);
   T_RUN(test_wal_conversion_busy_ignores_busy_timeout);
   T_RUN(test_sigkill_loses_no_committed_write);

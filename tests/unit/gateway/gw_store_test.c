@@ -324,6 +324,254 @@ static void test_data_survives_close(void) {
   close_tmp(s);
 }
 
+/* ---- subscriber registry ----------------------------------------------- */
+
+static void sub_fill(gw_store_sub *sub, const char *msisdn,
+                     const char *civil_id, const char *op) {
+  memset(sub, 0, sizeof(*sub));
+  snprintf(sub->msisdn, sizeof(sub->msisdn), "%s", msisdn);
+  snprintf(sub->civil_id, sizeof(sub->civil_id), "%s", civil_id);
+  /* UTF-8: Arabic and an em dash. */
+  snprintf(sub->name, sizeof(sub->name), "%s",
+           "\xd8\xb3\xd8\xa7\xd9\x84\xd9\x85 Al-Harthy \xe2\x80\x94 demo");
+  snprintf(sub->operator_name, sizeof(sub->operator_name), "%s", op);
+  snprintf(sub->cert_serial, sizeof(sub->cert_serial), "%s",
+           "5A3F00112233445566778899AABBCCDD");
+  snprintf(sub->cert_pem, sizeof(sub->cert_pem), "%s",
+           "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  snprintf(sub->behaviour, sizeof(sub->behaviour), "%s", "approve:1000");
+}
+
+static void test_sub_round_trip(void) {
+  gw_store_sub in, out;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  sub_fill(&in, "+96899000001", "10000001", "omantel");
+  in.created_at = 1700000000;
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK);
+  memset(&out, 0x55, sizeof(out));
+  T_EQ_INT(gw_store_sub_get(s, "+96899000001", &out), GW_OK);
+  T_EQ_STR(out.msisdn, in.msisdn);
+  T_EQ_STR(out.civil_id, in.civil_id);
+  T_EQ_STR(out.name, in.name);
+  T_EQ_STR(out.operator_name, "omantel");
+  T_EQ_INT(out.revoked, 0);
+  T_EQ_STR(out.cert_serial, in.cert_serial);
+  T_EQ_STR(out.cert_pem, in.cert_pem);
+  T_EQ_STR(out.behaviour, "approve:1000");
+  T_EQ_INT(out.created_at, 1700000000);
+  T_EQ_INT(out.revoked_at, 0);
+  T_EQ_STR(out.revocation_reason, "");
+  T_EQ_INT(out.last_signed_at, 0);
+
+  /* created_at 0 means now. */
+  sub_fill(&in, "+96895000001", "10000011", "ooredoo");
+  in.behaviour[0] = '\0';
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_sub_get(s, "+96895000001", &out), GW_OK);
+  T_ASSERT(out.created_at > 1600000000);
+  T_EQ_STR(out.behaviour, "");
+
+  /* Put replaces the whole row. */
+  snprintf(in.operator_name, sizeof(in.operator_name), "omantel");
+  in.revoked = 1;
+  in.revoked_at = 1700000100;
+  snprintf(in.revocation_reason, sizeof(in.revocation_reason), "superseded");
+  in.last_signed_at = 1700000050;
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_sub_get(s, "+96895000001", &out), GW_OK);
+  T_EQ_STR(out.operator_name, "omantel");
+  T_EQ_INT(out.revoked, 1);
+  T_EQ_INT(out.revoked_at, 1700000100);
+  T_EQ_STR(out.revocation_reason, "superseded");
+  T_EQ_INT(out.last_signed_at, 1700000050);
+
+  T_EQ_INT(gw_store_sub_get(s, "+96899999999", &out), GW_ERR_NOT_FOUND);
+  close_tmp(s);
+}
+
+typedef struct sub_seen {
+  int n;
+  char msisdns[8][GW_STORE_MSISDN_MAX + 1];
+  int stop_after; /* 0 = never */
+} sub_seen;
+
+static int sub_collect(const gw_store_sub *sub, void *arg) {
+  sub_seen *seen = arg;
+
+  if (seen->n < 8) {
+    snprintf(seen->msisdns[seen->n], sizeof(seen->msisdns[0]), "%s",
+             sub->msisdn);
+  }
+  seen->n++;
+  return seen->stop_after && seen->n >= seen->stop_after ? GW_ERR_LIMIT : GW_OK;
+}
+
+static void test_sub_list(void) {
+  gw_store_sub in;
+  sub_seen seen;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  memset(&seen, 0, sizeof(seen));
+  T_EQ_INT(gw_store_sub_list(s, NULL, sub_collect, &seen), GW_OK);
+  T_EQ_INT(seen.n, 0);
+
+  /* One civil number with SIMs at both operators. */
+  sub_fill(&in, "+96899000009", "10000019", "ooredoo");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK);
+  sub_fill(&in, "+96895000002", "10000019", "omantel");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK);
+  sub_fill(&in, "+96899000001", "10000001", "omantel");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK);
+
+  memset(&seen, 0, sizeof(seen));
+  T_EQ_INT(gw_store_sub_list(s, NULL, sub_collect, &seen), GW_OK);
+  T_EQ_INT(seen.n, 3);
+  /* In MSISDN order. */
+  T_EQ_STR(seen.msisdns[0], "+96895000002");
+  T_EQ_STR(seen.msisdns[1], "+96899000001");
+  T_EQ_STR(seen.msisdns[2], "+96899000009");
+
+  memset(&seen, 0, sizeof(seen));
+  T_EQ_INT(gw_store_sub_list(s, "10000019", sub_collect, &seen), GW_OK);
+  T_EQ_INT(seen.n, 2);
+  T_EQ_STR(seen.msisdns[0], "+96895000002");
+  T_EQ_STR(seen.msisdns[1], "+96899000009");
+
+  memset(&seen, 0, sizeof(seen));
+  T_EQ_INT(gw_store_sub_list(s, "99999999", sub_collect, &seen), GW_OK);
+  T_EQ_INT(seen.n, 0);
+
+  /* The callback stops the listing, and the handle is usable after. */
+  memset(&seen, 0, sizeof(seen));
+  seen.stop_after = 1;
+  T_EQ_INT(gw_store_sub_list(s, NULL, sub_collect, &seen), GW_ERR_LIMIT);
+  T_EQ_INT(seen.n, 1);
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK);
+
+  T_EQ_INT(gw_store_sub_list(s, NULL, NULL, NULL), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_sub_list(s, "", sub_collect, &seen), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_sub_list(s, "12345678901234567", sub_collect, &seen),
+           GW_ERR_INVALID);
+  close_tmp(s);
+}
+
+static void test_sub_revoke_and_signed(void) {
+  gw_store_sub in, out;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  sub_fill(&in, "+96899000004", "10000004", "omantel");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK);
+
+  T_EQ_INT(gw_store_sub_mark_signed(s, "+96899000004", 1700000200), GW_OK);
+  T_EQ_INT(gw_store_sub_get(s, "+96899000004", &out), GW_OK);
+  T_EQ_INT(out.last_signed_at, 1700000200);
+  T_EQ_INT(out.revoked, 0);
+
+  T_EQ_INT(gw_store_sub_revoke(s, "+96899000004", "keyCompromise", 1700000300),
+           GW_OK);
+  T_EQ_INT(gw_store_sub_get(s, "+96899000004", &out), GW_OK);
+  T_EQ_INT(out.revoked, 1);
+  T_EQ_INT(out.revoked_at, 1700000300);
+  T_EQ_STR(out.revocation_reason, "keyCompromise");
+  /* Revoking again changes nothing: the first time and reason stay. */
+  T_EQ_INT(gw_store_sub_revoke(s, "+96899000004", "superseded", 1700000400),
+           GW_OK);
+  T_EQ_INT(gw_store_sub_get(s, "+96899000004", &out), GW_OK);
+  T_EQ_INT(out.revoked_at, 1700000300);
+  T_EQ_STR(out.revocation_reason, "keyCompromise");
+  /* No reason given is stored as none. */
+  sub_fill(&in, "+96899000005", "10000005", "omantel");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_sub_revoke(s, "+96899000005", NULL, 1700000500), GW_OK);
+  T_EQ_INT(gw_store_sub_get(s, "+96899000005", &out), GW_OK);
+  T_EQ_INT(out.revoked, 1);
+  T_EQ_STR(out.revocation_reason, "");
+  /* The signed mark still works on a revoked row (the time is a fact). */
+  T_EQ_INT(gw_store_sub_mark_signed(s, "+96899000004", 1700000600), GW_OK);
+
+  T_EQ_INT(gw_store_sub_revoke(s, "+96899999999", "", 1), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_sub_mark_signed(s, "+96899999999", 1), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_sub_revoke(s, "+96899000004", "bad\nreason", 1),
+           GW_ERR_INVALID);
+  T_EQ_INT(gw_store_sub_revoke(s, "+96899000004", "", -1), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_sub_mark_signed(s, "", 1), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_sub_mark_signed(s, NULL, 1), GW_ERR_INVALID);
+  close_tmp(s);
+}
+
+static void test_sub_field_checks(void) {
+  gw_store_sub in, out;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  T_EQ_INT(gw_store_sub_put(NULL, &in), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_sub_put(s, NULL), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_sub_get(NULL, "+96899000001", &out), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_sub_get(s, "+96899000001", NULL), GW_ERR_INVALID);
+
+  sub_fill(&in, "", "1", "omantel");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "msisdn is empty") != NULL);
+
+  sub_fill(&in, "+96899000001", "1", "omantel");
+  memset(in.civil_id, '1', sizeof(in.civil_id)); /* no NUL inside */
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "civil_id is not terminated") != NULL);
+
+  sub_fill(&in, "+96899000001", "1", "omantel");
+  snprintf(in.name, sizeof(in.name), "bad \xc3\x28 utf-8");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "name is not UTF-8") != NULL);
+  snprintf(in.name, sizeof(in.name), "overlong \xc0\xaf");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+  snprintf(in.name, sizeof(in.name), "surrogate \xed\xa0\x80");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+  snprintf(in.name, sizeof(in.name), "tab\there");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+  snprintf(in.name, sizeof(in.name), "C1 \xc2\x85 control");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+
+  sub_fill(&in, "+96899000001", "1", "omantel");
+  snprintf(in.msisdn, sizeof(in.msisdn), "+968 9900");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_OK); /* the store checks bytes only */
+  snprintf(in.msisdn, sizeof(in.msisdn), "+968\x01");
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "msisdn byte 4") != NULL);
+
+  sub_fill(&in, "+96899000001", "1", "omantel");
+  in.cert_pem[0] = '\0';
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "cert_pem is empty") != NULL);
+
+  sub_fill(&in, "+96899000001", "1", "omantel");
+  in.revoked = 2;
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+  in.revoked = 0;
+  in.created_at = -5;
+  T_EQ_INT(gw_store_sub_put(s, &in), GW_ERR_INVALID);
+
+  /* Nothing bad was stored on the way. */
+  T_EQ_INT(gw_store_sub_get(s, "+96899000001", &out), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_sub_get(s, "12345678901234567", &out), GW_ERR_INVALID);
+  close_tmp(s);
+}
+
 int main(void) {
   /* Migration log lines would clutter the test output. */
   gw_log_min_level = GW_LOG_WARN;
@@ -335,5 +583,9 @@ int main(void) {
   T_RUN(test_kv_key_rules);
   T_RUN(test_kv_value_cap);
   T_RUN(test_data_survives_close);
+  T_RUN(test_sub_round_trip);
+  T_RUN(test_sub_list);
+  T_RUN(test_sub_revoke_and_signed);
+  T_RUN(test_sub_field_checks);
   return T_DONE();
 }

@@ -1,0 +1,1248 @@
+/* mpkictl.c — the admin CLI: command parsing and output. The work is done
+ * by gw_pki (the CA), gw_subscriber (SIMs) and the store (the registry).
+ * See docs/mpkictl.md.
+ *
+ * Exit status: 0 done, 1 the operation failed, 2 usage (a bad option,
+ * argument or configuration). */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "gw_config.h"
+#include "gw_err.h"
+#include "gw_log.h"
+#include "gw_pki.h"
+#include "gw_store.h"
+#include "gw_subscriber.h"
+#include "p11.h"
+
+#ifndef MPKIGW_VERSION
+#define MPKIGW_VERSION "0.1.0"
+#endif
+
+enum { EX_DONE = 0, EX_FAIL = 1, EX_USAGE = 2 };
+
+/* The largest CSV file read (a million SIMs is about 100 MiB). */
+#define CSV_FILE_MAX (256L * 1024 * 1024)
+
+typedef struct ctl {
+  const char *config_path; /* --config, or NULL for the default */
+  const char *cmd;         /* "sim provision", for messages */
+  gw_config *cfg;
+  gw_store *store;
+  p11_module *m;
+  gw_pki_ca *ca;
+  gw_pki_pins pins;
+} ctl;
+
+typedef struct command {
+  const char *name; /* "sim provision" */
+  int (*run)(ctl *c, int argc, char **argv);
+  const char *synopsis; /* the arguments, for the usage line */
+  const char *summary;  /* one line, for the command list */
+  const char *help;     /* the rest of --help */
+} command;
+
+static void fail(ctl *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void fail(ctl *c, const char *fmt, ...) {
+  va_list ap;
+
+  fprintf(stderr, "mpkictl: %s%s", c->cmd ? c->cmd : "", c->cmd ? ": " : "");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+/* ---- shared steps ------------------------------------------------------- */
+
+static const char *default_config(void) {
+  return access("var/mpkigw.conf", R_OK) == 0 ? "var/mpkigw.conf"
+                                              : "configs/mpkigw.conf";
+}
+
+/* Loads the configuration and sets SOFTHSM2_CONF from it. */
+static int load_config(ctl *c) {
+  char err[1024];
+  const char *path = c->config_path ? c->config_path : default_config();
+  int rv = gw_config_load(&c->cfg, path, err, sizeof(err));
+
+  if (rv != GW_OK) {
+    fail(c, "%s", err);
+    return EX_USAGE;
+  }
+  if (c->cfg->softhsm_conf[0] &&
+      setenv("SOFTHSM2_CONF", c->cfg->softhsm_conf, 1) != 0) {
+    fail(c, "cannot set SOFTHSM2_CONF: %s", strerror(errno));
+    return EX_FAIL;
+  }
+  return EX_DONE;
+}
+
+static int open_store(ctl *c) {
+  char err[1024];
+  int rv = gw_store_open(&c->store, c->cfg->store_backend, c->cfg->store_path,
+                         c->cfg->store_busy_timeout_ms, err, sizeof(err));
+
+  if (rv != GW_OK) {
+    fail(c, "cannot open the registry %s: %s", c->cfg->store_path, err);
+    return EX_FAIL;
+  }
+  return EX_DONE;
+}
+
+static int open_module(ctl *c) {
+  char err[1024];
+
+  if (gw_pki_module_open(c->cfg, &c->m, err, sizeof(err)) != GW_OK) {
+    fail(c, "%s", err);
+    return EX_FAIL;
+  }
+  return EX_DONE;
+}
+
+/* Reads the PIN file; |create| makes it (random PINs) when it is missing. */
+static int load_pins(ctl *c, int create, int *created) {
+  char err[1024];
+  int rv;
+
+  if (created) {
+    *created = 0;
+  }
+  if (create && access(c->cfg->pki_pin_file, F_OK) != 0 && errno == ENOENT) {
+    rv = gw_pki_pins_create(c->cfg->pki_pin_file, &c->pins, err, sizeof(err));
+    if (rv == GW_OK && created) {
+      *created = 1;
+    }
+  } else {
+    rv = gw_pki_pins_load(c->cfg->pki_pin_file, &c->pins, err, sizeof(err));
+  }
+  if (rv != GW_OK) {
+    if (rv == GW_ERR_IO && !create && errno == ENOENT) {
+      fail(c, "%s (pki.pin_file; `mpkictl ca init` creates it)", err);
+    } else {
+      fail(c, "%s", err);
+    }
+    return EX_FAIL;
+  }
+  return EX_DONE;
+}
+
+/* Opens the CA; |sign| loads the token's PIN and module for signatures. */
+static int open_ca(ctl *c, int sign) {
+  char err[1024];
+  int rv;
+
+  if (sign) {
+    rv = load_pins(c, 0, NULL);
+    if (rv == EX_DONE) {
+      rv = open_module(c);
+    }
+    if (rv != EX_DONE) {
+      return rv;
+    }
+  }
+  rv = gw_pki_ca_open(&c->ca, c->cfg, sign ? c->m : NULL,
+                      sign ? c->pins.ca_pin : NULL, err, sizeof(err));
+  if (rv != GW_OK) {
+    fail(c, "%s", err);
+    return EX_FAIL;
+  }
+  return EX_DONE;
+}
+
+static void ctl_free(ctl *c) {
+  gw_pki_ca_del(c->ca);
+  p11_module_del(c->m);
+  gw_store_close(c->store);
+  gw_config_del(c->cfg);
+  gw_pki_pins_wipe(&c->pins);
+}
+
+/* "2027-11-27" (|date_only|) or "2025-11-27T21:05:00Z". */
+static const char *fmt_time(time_t t, int date_only, char *buf, size_t cap) {
+  struct tm tm;
+
+  if (t <= 0) {
+    snprintf(buf, cap, "never");
+    return buf;
+  }
+  gmtime_r(&t, &tm);
+  strftime(buf, cap, date_only ? "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+static time_t asn1_time_t(const ASN1_TIME *a) {
+  struct tm tm;
+
+  if (!a || !ASN1_TIME_to_tm(a, &tm)) {
+    return 0;
+  }
+  return timegm(&tm);
+}
+
+static X509 *pem_cert(const char *pem) {
+  BIO *b = BIO_new_mem_buf(pem, -1);
+  X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+  BIO_free(b);
+  ERR_clear_error();
+  return x;
+}
+
+/* Hides a PIN given on the command line from ps(1) once it is copied, and
+ * wipes it (OPENSSL_cleanse). */
+static void wipe_arg(char *arg) {
+  if (arg) {
+    OPENSSL_cleanse(arg, strlen(arg));
+  }
+}
+
+/* Options common to every command. */
+enum { OPT_HELP = 'h' };
+
+/* Reports an unknown option or missing argument after getopt_long with
+ * opterr = 0. */
+static int bad_option(ctl *c, char **argv, int optopt_) {
+  const char *arg = argv[optind - 1];
+
+  if (optopt_ == 0) {
+    fail(c, "unknown option %s (see mpkictl %s --help)", arg, c->cmd);
+  } else if (strncmp(arg, "--", 2) == 0) {
+    fail(c, "option %s needs a value (see mpkictl %s --help)", arg, c->cmd);
+  } else {
+    fail(c, "unknown option -%c (see mpkictl %s --help)", optopt_, c->cmd);
+  }
+  return EX_USAGE;
+}
+
+static const command *find_command(const char *name);
+static void command_help(const command *cmd, FILE *fp);
+
+/* Parses options that every command has (only --help) and refuses
+ * arguments. Returns -1 to go on, or an exit status. */
+static int no_options(ctl *c, int argc, char **argv) {
+  static const struct option opts[] = {{"help", no_argument, NULL, OPT_HELP},
+                                       {NULL, 0, NULL, 0}};
+  int opt;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    if (opt == OPT_HELP) {
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    }
+    return bad_option(c, argv, optopt);
+  }
+  if (optind < argc) {
+    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
+         c->cmd);
+    return EX_USAGE;
+  }
+  return -1;
+}
+
+/* ---- ca init ------------------------------------------------------------ */
+
+static int cmd_ca_init(ctl *c, int argc, char **argv) {
+  char err[1024], path[4200];
+  int rv, created = 0;
+
+  rv = no_options(c, argc, argv);
+  if (rv >= 0) {
+    return rv;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    snprintf(path, sizeof(path), "%s/root-ca.pem", c->cfg->pki_dir);
+    if (access(path, F_OK) == 0) {
+      fail(c, "a CA exists already in %s (root-ca.pem); nothing was changed",
+           c->cfg->pki_dir);
+      return EX_FAIL;
+    }
+    rv = load_pins(c, 1, &created);
+  }
+  if (rv == EX_DONE) {
+    rv = open_module(c);
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  if (gw_pki_ca_init(c->cfg, c->m, &c->pins, err, sizeof(err)) != GW_OK) {
+    fail(c, "%s", err);
+    return EX_FAIL;
+  }
+  printf("CA created in %s\n"
+         "  root CA        root-ca.pem      CN=%s\n"
+         "  issuing CA     issuing-ca.pem   CN=%s\n"
+         "                 keys %s and %s: EC P-256 on token \"%s\"\n"
+         "  OCSP signer    ocsp.pem, ocsp.key (key in a file: openssl ocsp "
+         "-rkey needs one)\n"
+         "  CA database    index.txt, index.txt.attr, crlnumber, certs/\n"
+         "  CRL            %s\n"
+         "  token PINs     %s%s\n",
+         c->cfg->pki_dir, GW_PKI_ROOT_CN, GW_PKI_ISSUING_CN,
+         GW_PKI_ROOT_KEY_LABEL, GW_PKI_ISSUING_KEY_LABEL, c->cfg->pki_ca_token,
+         c->cfg->pki_crl, c->cfg->pki_pin_file,
+         created ? " (created, mode 0600)" : "");
+  return EX_DONE;
+}
+
+/* ---- gateway-key init --------------------------------------------------- */
+
+static int cmd_gateway_key_init(ctl *c, int argc, char **argv) {
+  gw_pki_gateway_kids kids;
+  char err[1024];
+  int rv, created = 0;
+
+  rv = no_options(c, argc, argv);
+  if (rv >= 0) {
+    return rv;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    rv = load_pins(c, 1, &created);
+  }
+  if (rv == EX_DONE) {
+    rv = open_module(c);
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  if (gw_pki_gateway_keys_init(c->cfg, c->m, &c->pins, &kids, err,
+                               sizeof(err)) != GW_OK) {
+    fail(c, "%s", err);
+    return EX_FAIL;
+  }
+  printf("gateway token-signing keys created on token \"%s\"\n"
+         "  ES256  EC P-256     key \"%s\"  kid %s  %s/es256.pem\n"
+         "  RS256  RSA-2048     key \"%s\"  kid %s  %s/rs256.pem\n"
+         "  kids   %s/kids\n",
+         c->cfg->gwkeys_token, GW_PKI_ES256_LABEL, kids.es256,
+         c->cfg->gwkeys_dir, GW_PKI_RS256_LABEL, kids.rs256, c->cfg->gwkeys_dir,
+         c->cfg->gwkeys_dir);
+  if (created) {
+    printf("  token PINs     %s (created, mode 0600)\n", c->cfg->pki_pin_file);
+  }
+  return EX_DONE;
+}
+
+/* ---- sim provision ------------------------------------------------------ */
+
+/* Draws "[#####.....]  5/11 +96899000005" on the terminal line. */
+static void progress(size_t done, size_t total, const char *msisdn) {
+  char bar[31];
+  size_t fill = total ? done * 30 / total : 30;
+
+  memset(bar, '#', fill);
+  memset(bar + fill, '.', 30 - fill);
+  bar[30] = '\0';
+  fprintf(stderr, "\r\033[K[%s] %zu/%zu %s", bar, done, total, msisdn);
+  fflush(stderr);
+}
+
+static void progress_clear(void) {
+  fputs("\r\033[K", stderr);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int provision_one(ctl *c, const gw_sub_request *r, int quiet, char *err,
+                         size_t errlen) {
+  char until[32], serial[GW_PKI_SERIAL_HEX_MAX + 1];
+  X509 *x = NULL;
+  int rv;
+
+  rv = gw_sub_provision(c->m, c->ca, c->store, r, &x, err, errlen);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  if (!quiet) {
+    gw_pki_serial_hex(x, serial, sizeof(serial));
+    printf(
+        "provisioned %s (%s): token \"%s\", key \"%s\" (EC P-256), "
+        "certificate %s valid until %s\n",
+        r->msisdn, r->operator_name, r->msisdn, GW_SUB_KEY_LABEL, serial,
+        fmt_time(asn1_time_t(X509_get0_notAfter(x)), 1, until, sizeof(until)));
+  }
+  X509_free(x);
+  return GW_OK;
+}
+
+static int read_text_file(ctl *c, const char *path, char **out, size_t *len) {
+  struct stat st;
+  FILE *fp = fopen(path, "rb");
+  size_t n;
+
+  if (!fp) {
+    fail(c, "cannot read %s: %s", path, strerror(errno));
+    return EX_FAIL;
+  }
+  if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_size > CSV_FILE_MAX) {
+    fail(c, "%s: not a regular file of at most %ld bytes", path, CSV_FILE_MAX);
+    fclose(fp);
+    return EX_FAIL;
+  }
+  *out = malloc((size_t)st.st_size + 1);
+  if (!*out) {
+    fclose(fp);
+    fail(c, "out of memory");
+    return EX_FAIL;
+  }
+  n = fread(*out, 1, (size_t)st.st_size, fp);
+  fclose(fp);
+  (*out)[n] = '\0';
+  *len = n;
+  return EX_DONE;
+}
+
+static int provision_csv(ctl *c, const char *path, int skip_existing) {
+  char err[1024], *text = NULL;
+  gw_sub_csv *csv = NULL;
+  gw_sub_request r;
+  gw_store_sub *row = NULL;
+  size_t len = 0, total, done = 0, ok = 0, bad = 0, skipped = 0;
+  int tty = isatty(STDERR_FILENO), rv;
+  double t0 = now_s();
+  long line = 0;
+
+  rv = read_text_file(c, path, &text, &len);
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  rv = gw_sub_csv_new(&csv, path, text, len, err, sizeof(err));
+  OPENSSL_cleanse(text, len);
+  free(text);
+  if (rv != GW_OK) {
+    fail(c, "%s", err);
+    return EX_FAIL;
+  }
+  total = gw_sub_csv_rows(csv);
+  row = malloc(sizeof(*row));
+  if (!row) {
+    gw_sub_csv_del(csv);
+    fail(c, "out of memory");
+    return EX_FAIL;
+  }
+  /* Everything every row needs, checked once: a wrong CA PIN should be one
+   * message, not one per row. */
+  rv = open_store(c);
+  if (rv == EX_DONE) {
+    rv = open_ca(c, 1);
+  }
+  if (rv == EX_DONE && gw_pki_ca_check_key(c->ca, err, sizeof(err)) != GW_OK) {
+    fail(c, "%s", err);
+    rv = EX_FAIL;
+  }
+  if (rv != EX_DONE) {
+    fail(c, "no SIM was provisioned from %s", path);
+    free(row);
+    gw_sub_csv_del(csv);
+    return rv;
+  }
+  for (;;) {
+    rv = gw_sub_csv_next(csv, &r, &line, err, sizeof(err));
+    if (rv == GW_ERR_NOT_FOUND) {
+      break;
+    }
+    if (tty) {
+      progress(done, total, rv == GW_OK ? r.msisdn : "");
+    }
+    if (rv != GW_OK) {
+      /* The parser's "FILE:LINE: reason". */
+      if (tty) {
+        progress_clear();
+      }
+      fprintf(stderr, "%s\n", err);
+      bad++;
+    } else if (skip_existing &&
+               gw_store_sub_get(c->store, r.msisdn, row) == GW_OK) {
+      skipped++;
+    } else if (provision_one(c, &r, 1, err, sizeof(err)) != GW_OK) {
+      if (tty) {
+        progress_clear();
+      }
+      fprintf(stderr, "%s:%ld: %s: %s\n", path, line, r.msisdn, err);
+      bad++;
+    } else {
+      ok++;
+    }
+    gw_sub_request_wipe(&r);
+    done++;
+  }
+  if (tty) {
+    progress(done, total, "");
+    fputc('\n', stderr);
+  }
+  printf("provisioned %zu of %zu SIMs from %s in %.1f s (%zu failed, %zu "
+         "skipped as already provisioned)\n",
+         ok, total, path, now_s() - t0, bad, skipped);
+  free(row);
+  gw_sub_csv_del(csv);
+  return bad ? EX_FAIL : EX_DONE;
+}
+
+static int cmd_sim_provision(ctl *c, int argc, char **argv) {
+  enum {
+    O_MSISDN = 256,
+    O_CIVIL,
+    O_NAME,
+    O_OP,
+    O_PIN,
+    O_PUK,
+    O_BEH,
+    O_CSV,
+    O_SKIP
+  };
+  static const struct option opts[] = {
+      {"msisdn", required_argument, NULL, O_MSISDN},
+      {"civil-id", required_argument, NULL, O_CIVIL},
+      {"name", required_argument, NULL, O_NAME},
+      {"operator", required_argument, NULL, O_OP},
+      {"pin", required_argument, NULL, O_PIN},
+      {"puk", required_argument, NULL, O_PUK},
+      {"behaviour", required_argument, NULL, O_BEH},
+      {"csv", required_argument, NULL, O_CSV},
+      {"skip-existing", no_argument, NULL, O_SKIP},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  const char *msisdn = NULL, *civil = NULL, *name = NULL, *op = NULL,
+             *beh = NULL, *csv = NULL;
+  char *pin = NULL, *puk = NULL, why[512], err[1024];
+  int opt, skip = 0, rv;
+  gw_sub_request r;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    switch (opt) {
+    case O_MSISDN:
+      msisdn = optarg;
+      break;
+    case O_CIVIL:
+      civil = optarg;
+      break;
+    case O_NAME:
+      name = optarg;
+      break;
+    case O_OP:
+      op = optarg;
+      break;
+    case O_PIN:
+      pin = optarg;
+      break;
+    case O_PUK:
+      puk = optarg;
+      break;
+    case O_BEH:
+      beh = optarg;
+      break;
+    case O_CSV:
+      csv = optarg;
+      break;
+    case O_SKIP:
+      skip = 1;
+      break;
+    case OPT_HELP:
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    default:
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (optind < argc) {
+    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
+         c->cmd);
+    return EX_USAGE;
+  }
+  if (csv) {
+    if (msisdn || civil || name || op || pin || puk || beh) {
+      fail(c, "--csv takes every SIM from the file: it cannot be combined "
+              "with --msisdn, --civil-id, --name, --operator, --pin, --puk "
+              "or --behaviour");
+      return EX_USAGE;
+    }
+    rv = load_config(c);
+    return rv == EX_DONE ? provision_csv(c, csv, skip) : rv;
+  }
+  if (!msisdn || !civil || !name || !op) {
+    fail(c, "missing %s (or give --csv FILE; see mpkictl %s --help)",
+         !msisdn  ? "--msisdn"
+         : !civil ? "--civil-id"
+         : !name  ? "--name"
+                  : "--operator",
+         c->cmd);
+    return EX_USAGE;
+  }
+  rv = gw_sub_request_set(&r, msisdn, civil, name, op, pin, puk, beh, why,
+                          sizeof(why));
+  wipe_arg(pin);
+  wipe_arg(puk);
+  if (rv != GW_OK) {
+    fail(c, "%s", why);
+    return EX_USAGE;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    rv = open_store(c);
+  }
+  if (rv == EX_DONE && skip &&
+      gw_store_sub_get(c->store, r.msisdn, &(gw_store_sub){0}) == GW_OK) {
+    printf("%s is already provisioned: skipped\n", r.msisdn);
+    gw_sub_request_wipe(&r);
+    return EX_DONE;
+  }
+  if (rv == EX_DONE) {
+    rv = open_ca(c, 1);
+  }
+  if (rv == EX_DONE && provision_one(c, &r, 0, err, sizeof(err)) != GW_OK) {
+    fail(c, "%s: %s", r.msisdn, err);
+    rv = EX_FAIL;
+  }
+  gw_sub_request_wipe(&r);
+  return rv;
+}
+
+/* ---- sim list / show ---------------------------------------------------- */
+
+typedef struct list_state {
+  size_t n, revoked;
+} list_state;
+
+static int list_row(const gw_store_sub *s, void *arg) {
+  list_state *st = arg;
+  char until[32] = "?";
+  X509 *x = pem_cert(s->cert_pem);
+
+  if (x) {
+    fmt_time(asn1_time_t(X509_get0_notAfter(x)), 1, until, sizeof(until));
+    X509_free(x);
+  }
+  if (st->n == 0) {
+    printf("%-13s  %-8s  %-10s  %-7s  %-10s  %-14s  %s\n", "MSISDN", "OPERATOR",
+           "CIVIL ID", "STATUS", "NOT AFTER", "BEHAVIOUR", "NAME");
+  }
+  printf("%-13s  %-8s  %-10s  %-7s  %-10s  %-14s  %s\n", s->msisdn,
+         s->operator_name, s->civil_id, s->revoked ? "revoked" : "active",
+         until, s->behaviour[0] ? s->behaviour : "-", s->name);
+  st->n++;
+  st->revoked += s->revoked != 0;
+  return GW_OK;
+}
+
+static int cmd_sim_list(ctl *c, int argc, char **argv) {
+  enum { O_CIVIL = 256 };
+  static const struct option opts[] = {
+      {"civil-id", required_argument, NULL, O_CIVIL},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  const char *civil = NULL;
+  list_state st = {0, 0};
+  char why[256];
+  int opt, rv;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    if (opt == O_CIVIL) {
+      civil = optarg;
+    } else if (opt == OPT_HELP) {
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    } else {
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (optind < argc) {
+    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
+         c->cmd);
+    return EX_USAGE;
+  }
+  if (civil && gw_sub_check_civil_id(civil, why, sizeof(why)) != GW_OK) {
+    fail(c, "--civil-id: %s", why);
+    return EX_USAGE;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    rv = open_store(c);
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  rv = gw_store_sub_list(c->store, civil, list_row, &st);
+  if (rv != GW_OK) {
+    fail(c, "registry: %s", gw_store_errmsg(c->store));
+    return EX_FAIL;
+  }
+  if (st.n == 0) {
+    printf(civil ? "no SIM of civil number %s in the registry\n"
+                 : "no SIM in the registry (mpkictl sim provision adds "
+                   "them)%s\n",
+           civil ? civil : "");
+  } else {
+    printf("%zu SIM%s: %zu active, %zu revoked\n", st.n, st.n == 1 ? "" : "s",
+           st.n - st.revoked, st.revoked);
+  }
+  return EX_DONE;
+}
+
+/* The subjectAltName URIs of |x|, comma-separated. */
+static void san_uris(X509 *x, char *buf, size_t cap) {
+  GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+  size_t o = 0;
+
+  buf[0] = '\0';
+  for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+    const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, i);
+    if (gn->type == GEN_URI) {
+      const ASN1_IA5STRING *u = gn->d.uniformResourceIdentifier;
+      int n = snprintf(buf + o, cap - o, "%sURI:%.*s", o ? ", " : "",
+                       ASN1_STRING_length(u),
+                       (const char *)ASN1_STRING_get0_data(u));
+      if (n < 0 || (size_t)n >= cap - o) {
+        break;
+      }
+      o += (size_t)n;
+    }
+  }
+  GENERAL_NAMES_free(gens);
+}
+
+static void print_name(const char *label, const X509_NAME *name) {
+  BIO *b = BIO_new_fp(stdout, BIO_NOCLOSE);
+
+  printf("%-15s", label);
+  fflush(stdout);
+  if (b) {
+    /* RFC 2253 order (most specific first), UTF-8 shown as UTF-8. */
+    X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+    BIO_free(b);
+  }
+  printf("\n");
+}
+
+static int cmd_sim_show(ctl *c, int argc, char **argv) {
+  enum { O_MSISDN = 256, O_CERT };
+  static const struct option opts[] = {
+      {"msisdn", required_argument, NULL, O_MSISDN},
+      {"cert", no_argument, NULL, O_CERT},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  const char *msisdn = NULL;
+  char why[256], t1[32], t2[32], sans[512];
+  gw_store_sub *s = NULL;
+  int opt, cert = 0, rv;
+  X509 *x;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    if (opt == O_MSISDN) {
+      msisdn = optarg;
+    } else if (opt == O_CERT) {
+      cert = 1;
+    } else if (opt == OPT_HELP) {
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    } else {
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (optind < argc) {
+    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
+         c->cmd);
+    return EX_USAGE;
+  }
+  if (!msisdn) {
+    fail(c, "missing --msisdn (see mpkictl %s --help)", c->cmd);
+    return EX_USAGE;
+  }
+  if (gw_sub_check_msisdn(msisdn, why, sizeof(why)) != GW_OK) {
+    fail(c, "--msisdn: %s", why);
+    return EX_USAGE;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    rv = open_store(c);
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  s = malloc(sizeof(*s));
+  if (!s) {
+    fail(c, "out of memory");
+    return EX_FAIL;
+  }
+  rv = gw_store_sub_get(c->store, msisdn, s);
+  if (rv != GW_OK) {
+    if (rv == GW_ERR_NOT_FOUND) {
+      fail(c, "%s is not in the subscriber registry", msisdn);
+    } else {
+      fail(c, "registry: %s", gw_store_errmsg(c->store));
+    }
+    free(s);
+    return EX_FAIL;
+  }
+  if (cert) {
+    fputs(s->cert_pem, stdout);
+    free(s);
+    return EX_DONE;
+  }
+  printf("%-15s%s\n%-15s%s\n%-15s%s\n%-15s%s\n", "msisdn:", s->msisdn,
+         "civil id:", s->civil_id, "name:", s->name,
+         "operator:", s->operator_name);
+  if (s->revoked) {
+    printf("%-15srevoked %s%s%s%s\n",
+           "status:", fmt_time((time_t)s->revoked_at, 0, t1, sizeof(t1)),
+           s->revocation_reason[0] ? " (" : "", s->revocation_reason,
+           s->revocation_reason[0] ? ")" : "");
+  } else {
+    printf("%-15sactive\n", "status:");
+  }
+  printf("%-15s%s\n%-15s\"%s\", key \"%s\"\n%-15s%s\n%-15s%s\n%-15s%s\n",
+         "behaviour:", s->behaviour[0] ? s->behaviour : "-",
+         "token:", s->msisdn, GW_SUB_KEY_LABEL,
+         "provisioned:", fmt_time((time_t)s->created_at, 0, t1, sizeof(t1)),
+         "last signed:", fmt_time((time_t)s->last_signed_at, 0, t2, sizeof(t2)),
+         "serial:", s->cert_serial);
+  x = pem_cert(s->cert_pem);
+  if (x) {
+    print_name("subject:", X509_get_subject_name(x));
+    print_name("issuer:", X509_get_issuer_name(x));
+    san_uris(x, sans, sizeof(sans));
+    printf("%-15s%s\n%-15s%s to %s\n", "alt names:", sans, "valid:",
+           fmt_time(asn1_time_t(X509_get0_notBefore(x)), 0, t1, sizeof(t1)),
+           fmt_time(asn1_time_t(X509_get0_notAfter(x)), 0, t2, sizeof(t2)));
+    X509_free(x);
+  } else {
+    printf("%-15s(the stored certificate does not parse)\n", "certificate:");
+  }
+  free(s);
+  return EX_DONE;
+}
+
+/* ---- cert revoke -------------------------------------------------------- */
+
+static int cmd_cert_revoke(ctl *c, int argc, char **argv) {
+  enum { O_MSISDN = 256, O_REASON };
+  static const struct option opts[] = {
+      {"msisdn", required_argument, NULL, O_MSISDN},
+      {"reason", required_argument, NULL, O_REASON},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  const char *msisdn = NULL, *reason_arg = NULL;
+  gw_pki_reason reason = GW_PKI_REASON_NONE;
+  char why[256], err[1024], when_s[32];
+  time_t now = time(NULL);
+  int opt, rv, already = 0;
+  gw_store_sub *s;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    if (opt == O_MSISDN) {
+      msisdn = optarg;
+    } else if (opt == O_REASON) {
+      reason_arg = optarg;
+    } else if (opt == OPT_HELP) {
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    } else {
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (optind < argc) {
+    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
+         c->cmd);
+    return EX_USAGE;
+  }
+  if (!msisdn) {
+    fail(c, "missing --msisdn (see mpkictl %s --help)", c->cmd);
+    return EX_USAGE;
+  }
+  if (gw_sub_check_msisdn(msisdn, why, sizeof(why)) != GW_OK) {
+    fail(c, "--msisdn: %s", why);
+    return EX_USAGE;
+  }
+  if (reason_arg && gw_pki_reason_parse(reason_arg, &reason) != GW_OK) {
+    char q[96];
+    fail(c, "--reason: %s is not one of %s",
+         gw_log_quote(q, sizeof(q), reason_arg, strnlen(reason_arg, 64)),
+         gw_pki_reason_list());
+    return EX_USAGE;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    rv = open_store(c);
+  }
+  if (rv == EX_DONE) {
+    rv = open_ca(c, 0);
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  err[0] = '\0';
+  if (gw_sub_revoke(c->ca, c->store, msisdn, reason, now, &already, err,
+                    sizeof(err)) != GW_OK) {
+    fail(c, "%s", err);
+    return EX_FAIL;
+  }
+  s = malloc(sizeof(*s));
+  if (s && gw_store_sub_get(c->store, msisdn, s) == GW_OK) {
+    if (already) {
+      printf("%s: certificate %s was already revoked on %s%s%s%s; nothing "
+             "changed\n",
+             msisdn, s->cert_serial,
+             fmt_time((time_t)s->revoked_at, 0, when_s, sizeof(when_s)),
+             s->revocation_reason[0] ? " (" : "", s->revocation_reason,
+             s->revocation_reason[0] ? ")" : "");
+    } else {
+      printf("revoked %s: certificate %s%s%s%s at %s; run `mpkictl crl "
+             "publish` to put it on the CRL\n",
+             msisdn, s->cert_serial, s->revocation_reason[0] ? " (" : "",
+             s->revocation_reason, s->revocation_reason[0] ? ")" : "",
+             fmt_time(now, 0, when_s, sizeof(when_s)));
+    }
+  }
+  free(s);
+  return EX_DONE;
+}
+
+/* ---- crl publish -------------------------------------------------------- */
+
+static int cmd_crl_publish(ctl *c, int argc, char **argv) {
+  char err[1024], next[32];
+  size_t entries = 0;
+  long number = 0;
+  int rv;
+
+  rv = no_options(c, argc, argv);
+  if (rv >= 0) {
+    return rv;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    rv = open_ca(c, 1);
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  if (gw_pki_ca_publish_crl(c->ca, &number, &entries, err, sizeof(err)) !=
+      GW_OK) {
+    fail(c, "%s", err);
+    return EX_FAIL;
+  }
+  printf("published CRL number %ld with %zu revoked certificate%s to %s "
+         "(next update %s)\n",
+         number, entries, entries == 1 ? "" : "s", c->cfg->pki_crl,
+         fmt_time(time(NULL) + (time_t)c->cfg->pki_crl_days * 86400, 0, next,
+                  sizeof(next)));
+  return EX_DONE;
+}
+
+/* ---- the command table -------------------------------------------------- */
+
+static int cmd_help(ctl *c, int argc, char **argv);
+
+static const command commands[] = {
+    {"ca init", cmd_ca_init, "",
+     "create the root and issuing CA, their keys on the CA token",
+     "Creates the demo national PKI under pki.dir: a root CA (\"Oman National "
+     "PKI Root\n"
+     "— demo\") and an issuing CA for mobile PKI, their EC P-256 keys "
+     "generated on the\n"
+     "PKCS#11 token pki.ca_token (never extractable); root-ca.pem, "
+     "issuing-ca.pem; a\n"
+     "delegated OCSP signer (ocsp.pem, and ocsp.key in a file because "
+     "`openssl ocsp\n"
+     "-rkey` needs one); the OpenSSL-format CA database index.txt; and a "
+     "first CRL.\n"
+     "Creates pki.pin_file with random token PINs when it is missing.\n"
+     "Refuses to run twice.\n"},
+    {"sim provision", cmd_sim_provision,
+     "--msisdn +968XXXXXXXX --civil-id N\n"
+     "           --name NAME --operator omantel|ooredoo [--pin PIN] [--puk "
+     "PUK]\n"
+     "           [--behaviour B] [--skip-existing]\n"
+     "       mpkictl [--config FILE] sim provision --csv FILE "
+     "[--skip-existing]",
+     "provision a SIM (a token, a key on it, a certificate), or many from a "
+     "CSV",
+     "Creates one SoftHSM token per SIM, labelled with its MSISDN (user PIN = "
+     "the SIM\n"
+     "PIN, SO PIN = the PUK), generates an EC P-256 key on it (label "
+     "\"mpki-auth\",\n"
+     "never extractable), has the issuing CA sign its certificate (subject\n"
+     "CN=NAME, serialNumber=PNOOM-N, C=OM; subjectAltName URI:tel:MSISDN; "
+     "keyUsage\n"
+     "digitalSignature) and registers it in the store with its operator.\n"
+     "\n"
+     "  --msisdn M       +968 followed by 8 digits\n"
+     "  --civil-id N     the holder's civil number, digits (one may hold "
+     "SIMs at both\n"
+     "                   operators)\n"
+     "  --name NAME      the holder's name, UTF-8, at most 64 characters\n"
+     "  --operator OP    omantel or ooredoo\n"
+     "  --pin PIN        SIM PIN, 4 to 8 digits (default 1234, the demo's)\n"
+     "  --puk PUK        PUK, 8 digits (default 12345678, the demo's)\n"
+     "  --behaviour B    what the demo's mock operator does, e.g. "
+     "approve:1000\n"
+     "  --csv FILE       provision every row of FILE: a header row naming "
+     "the columns\n"
+     "                   msisdn,civil_id,name,operator[,pin,puk][,behaviour"
+     "...]; a bad\n"
+     "                   row is reported as FILE:LINE: reason and the others "
+     "go on;\n"
+     "                   the exit status is 1 when any row failed\n"
+     "  --skip-existing  leave SIMs that are in the registry already alone\n"
+     "\n"
+     "A PIN given on the command line is visible to other users in ps(1) "
+     "until\n"
+     "mpkictl wipes it; prefer the CSV file (mode 0600) for real PINs.\n"},
+    {"sim list", cmd_sim_list, "[--civil-id N]",
+     "list the SIMs in the registry",
+     "Prints a table of the registered SIMs: MSISDN, operator, civil number, "
+     "status,\n"
+     "certificate expiry, demo behaviour and name.\n"
+     "\n"
+     "  --civil-id N   only the SIMs of this civil number\n"},
+    {"sim show", cmd_sim_show, "--msisdn +968XXXXXXXX [--cert]",
+     "show one SIM; --cert prints its certificate (PEM)",
+     "Prints what the registry holds about one SIM and its certificate.\n"
+     "\n"
+     "  --msisdn M   the SIM\n"
+     "  --cert       print only the PEM certificate, e.g. for\n"
+     "               openssl verify -CAfile root-ca.pem -untrusted "
+     "issuing-ca.pem\n"},
+    {"cert revoke", cmd_cert_revoke, "--msisdn +968XXXXXXXX [--reason R]",
+     "revoke a SIM's certificate (index.txt and registry)",
+     "Marks the SIM's certificate revoked in the CA database index.txt (what "
+     "an\n"
+     "`openssl ocsp -index` responder answers from) and in the registry. The "
+     "CRL\n"
+     "changes with the next `mpkictl crl publish`. Revoking a revoked "
+     "certificate\n"
+     "changes nothing and succeeds.\n"
+     "\n"
+     "  --msisdn M   the SIM\n"
+     "  --reason R   keyCompromise, CACompromise, affiliationChanged, "
+     "superseded,\n"
+     "               cessationOfOperation or unspecified (default: none "
+     "given)\n"},
+    {"crl publish", cmd_crl_publish, "",
+     "publish the issuing CA's CRL to pki.crl",
+     "Writes a CRL of every revoked certificate in index.txt to pki.crl "
+     "(PEM),\n"
+     "signed by the issuing CA's key on its token, nextUpdate pki.crl_days "
+     "ahead,\n"
+     "with the next CRL number (crlnumber). The file is replaced atomically: "
+     "the\n"
+     "gateway reloads it. Verifiers refuse a CRL past its nextUpdate: "
+     "publish\n"
+     "before that (make run does at every start).\n"},
+    {"gateway-key init", cmd_gateway_key_init, "",
+     "create the gateway's ES256 and RS256 token-signing keys",
+     "Initialises the token gateway_keys.token and generates on it an EC "
+     "P-256 key\n"
+     "(\"es256\") and an RSA-2048 key (\"rs256\"). Prints their kids "
+     "(base64url "
+     "of the\n"
+     "SHA-256 of the public key's DER) and writes the public keys to\n"
+     "gateway_keys.dir (es256.pem, rs256.pem, kids) for the JWKS. Refuses "
+     "to run\n"
+     "twice.\n"},
+    {"help", cmd_help, "[COMMAND]", "help for a command", ""},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const command *find_command(const char *name) {
+  for (size_t i = 0; name && i < N_COMMANDS; i++) {
+    if (strcmp(commands[i].name, name) == 0) {
+      return &commands[i];
+    }
+  }
+  return NULL;
+}
+
+static void usage(FILE *fp) {
+  fprintf(fp, "Usage: mpkictl [--config FILE] COMMAND [OPTIONS]\n"
+              "\n"
+              "The admin CLI of the mobile SIM-PKI gateway: the demo national "
+              "CA, SIMs on\n"
+              "PKCS#11 tokens, revocation, and the gateway's signing keys.\n"
+              "\n"
+              "Commands:\n");
+  for (size_t i = 0; i < N_COMMANDS; i++) {
+    fprintf(fp, "  %-18s %s\n", commands[i].name, commands[i].summary);
+  }
+  fprintf(fp,
+          "\n"
+          "Options:\n"
+          "  -c, --config FILE  configuration (default: var/mpkigw.conf if "
+          "it exists,\n"
+          "                     else configs/mpkigw.conf); SOFTHSM2_CONF is "
+          "set from its\n"
+          "                     pkcs11.softhsm_conf\n"
+          "  -h, --help         this text; mpkictl COMMAND --help for a "
+          "command\n"
+          "  -V, --version      version\n"
+          "\n"
+          "Exit status: 0 done, 1 the operation failed, 2 usage error.\n");
+}
+
+static void command_help(const command *cmd, FILE *fp) {
+  if (!cmd) {
+    usage(fp);
+    return;
+  }
+  fprintf(fp, "Usage: mpkictl [--config FILE] %s%s%s\n\n%c%s.\n", cmd->name,
+          cmd->synopsis[0] ? " " : "", cmd->synopsis,
+          toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
+  if (cmd->help[0]) {
+    fprintf(fp, "\n%s", cmd->help);
+  }
+}
+
+static int cmd_help(ctl *c, int argc, char **argv) {
+  char name[64];
+  const command *cmd;
+
+  if (argc >= 2 &&
+      (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    command_help(find_command("help"), stdout);
+    return EX_DONE;
+  }
+  if (argc < 2) {
+    usage(stdout);
+    return EX_DONE;
+  }
+  snprintf(name, sizeof(name), "%s%s%s", argv[1], argc > 2 ? " " : "",
+           argc > 2 ? argv[2] : "");
+  cmd = find_command(name);
+  if (!cmd) {
+    cmd = find_command(argv[1]);
+  }
+  if (!cmd) {
+    fail(c, "no command \"%s\" (mpkictl help lists them)", name);
+    return EX_USAGE;
+  }
+  command_help(cmd, stdout);
+  return EX_DONE;
+}
+
+/* Finds the command named by one or two words of |argv|; sets |*used|. */
+static const command *match_command(int argc, char **argv, int *used) {
+  char name[64];
+  const command *cmd;
+
+  if (argc >= 2) {
+    snprintf(name, sizeof(name), "%s %s", argv[0], argv[1]);
+    cmd = find_command(name);
+    if (cmd) {
+      *used = 2;
+      return cmd;
+    }
+  }
+  cmd = find_command(argv[0]);
+  *used = 1;
+  return cmd;
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {"version", no_argument, NULL, 'V'},
+                                       {NULL, 0, NULL, 0}};
+  const command *cmd;
+  ctl c;
+  int opt, used = 0, rv;
+
+  memset(&c, 0, sizeof(c));
+  /* Quiet unless something is wrong: the store's migration notes would
+   * clutter the output. */
+  gw_log_min_level = GW_LOG_WARN;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+    switch (opt) {
+    case 'c':
+      c.config_path = optarg;
+      break;
+    case 'h':
+      usage(stdout);
+      return EX_DONE;
+    case 'V':
+      printf("mpkictl %s\n", MPKIGW_VERSION);
+      return EX_DONE;
+    default:
+      if (optopt == 'c') {
+        fprintf(stderr, "mpkictl: --config needs a file name\n");
+      } else {
+        fprintf(stderr, "mpkictl: unknown option %s\n", argv[optind - 1]);
+      }
+      usage(stderr);
+      return EX_USAGE;
+    }
+  }
+  if (optind >= argc) {
+    fprintf(stderr, "mpkictl: missing command\n");
+    usage(stderr);
+    return EX_USAGE;
+  }
+  cmd = match_command(argc - optind, argv + optind, &used);
+  if (!cmd) {
+    const char *w = argv[optind];
+    char subs[128] = "";
+    size_t n = strlen(w), o = 0;
+
+    /* "sim" alone or "sim frob": name the subcommands of "sim". */
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+      if (strncmp(commands[i].name, w, n) == 0 && commands[i].name[n] == ' ' &&
+          o < sizeof(subs)) {
+        int k = snprintf(subs + o, sizeof(subs) - o, "%s%s", o ? "|" : "",
+                         commands[i].name + n + 1);
+        o += k > 0 ? (size_t)k : 0;
+      }
+    }
+    if (subs[0] && argc - optind > 1) {
+      fprintf(stderr,
+              "mpkictl: %s: unknown subcommand \"%s\" (mpkictl %s %s)\n", w,
+              argv[optind + 1], w, subs);
+    } else if (subs[0]) {
+      fprintf(stderr, "mpkictl: %s: missing subcommand (mpkictl %s %s)\n", w, w,
+              subs);
+    } else {
+      fprintf(stderr,
+              "mpkictl: unknown command \"%s\" (mpkictl help lists the "
+              "commands)\n",
+              w);
+    }
+    return EX_USAGE;
+  }
+  c.cmd = cmd->name;
+  /* The command sees its own name as argv[0] (getopt reports from there). */
+  rv = cmd->run(&c, argc - optind - used + 1, argv + optind + used - 1);
+  ctl_free(&c);
+  return rv;
+}

@@ -1,0 +1,378 @@
+#!/usr/bin/env bash
+# mpkictl.sh — the admin CLI end to end, with the real build/mpkictl on a
+# private var-like directory (its own SoftHSM token directory, PKI
+# directory, PIN file and store) named by a generated configuration:
+# ca init, gateway-key init, provisioning one SIM and a CSV (with a bad
+# row), list and show, the certificates checked by `openssl verify`,
+# revocation seen by a CRL and by `openssl ocsp -index` as the responder,
+# --help for every command, errors that name what is wrong, a wrong PIN.
+source "$(dirname "$0")/lib.sh"
+
+MPKICTL=${MPKICTL:-$GW_ROOT/$BUILD/mpkictl}
+if [ ! -x "$MPKICTL" ]; then
+  not_ok "setup" "$MPKICTL is not built (make -j2 all)"
+  finish
+fi
+
+D=$GW_TMP/var # what var/ is for the demo
+CONF=$D/mpkigw.conf
+PKI=$D/pki
+mkdir -p "$D/tokens"
+chmod 700 "$D/tokens"
+cat >"$D/softhsm2.conf" <<EOF
+directories.tokendir = $D/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+EOF
+write_config "$CONF"
+# The PKI keys (lib.sh writes the server's); paths relative to $D.
+cat >>"$CONF" <<'EOF'
+pkcs11: {
+  module = "/usr/lib/softhsm/libsofthsm2.so";
+  softhsm_conf = "softhsm2.conf";
+};
+pki: {
+  dir = "pki";
+  ca_token = "mpki-ca";
+  pin_file = "token-pins";
+  crl = "pki/crl.pem";
+  crl_days = 7;
+  ocsp_url = "http://127.0.0.1:9/ocsp";
+};
+gateway_keys: {
+  token = "mpki-gateway";
+  dir = "keys";
+};
+EOF
+
+# mpkictl with the test's config, bounded to a minute. Output in $OUT,
+# stderr in $ERR, status in $RC (124: it hung); every stderr is kept for
+# the sanitizer check at the end.
+N=0
+ctl() {
+  N=$((N + 1))
+  OUT=$(timeout $((60 * GW_SLOW)) "$MPKICTL" --config "$CONF" "$@" \
+    2>"$GW_TMP/ctl.$N.err")
+  RC=$?
+  ERR=$(cat "$GW_TMP/ctl.$N.err")
+}
+
+# expect NAME RC [PATTERN_IN_OUTPUT_OR_ERR]
+expect() {
+  local name=$1 want=$2 pat=${3:-}
+  if [ "$RC" != "$want" ]; then
+    not_ok "$name" "exit status $RC, expected $want; stderr: ${ERR:0:300}"
+    return 1
+  fi
+  if [ -n "$pat" ] && [[ "$OUT$ERR" != *"$pat"* ]]; then
+    not_ok "$name" "no '$pat' in: ${OUT:0:200} ${ERR:0:300}"
+    return 1
+  fi
+  ok "$name"
+}
+
+# The private tokens must be the only ones this test touches, whatever the
+# environment says: mpkictl sets SOFTHSM2_CONF from the configuration.
+export SOFTHSM2_CONF=/nonexistent/softhsm2.conf
+hsm() { SOFTHSM2_CONF=$D/softhsm2.conf softhsm2-util "$@"; }
+# has_token LABEL: the private token directory holds a token LABEL. (The
+# listing is read whole: grep -q would close the pipe early, and pipefail
+# would turn softhsm2-util's SIGPIPE into a false "no".)
+has_token() {
+  local slots
+  slots=$(hsm --show-slots 2>&1)
+  grep -qF "Label:            $1 " <<<"$slots"
+}
+
+# ---- ca init ------------------------------------------------------------
+
+ctl ca init
+expect "ca init" 0 "CA created in $PKI"
+for f in root-ca.pem issuing-ca.pem ocsp.pem ocsp.key index.txt \
+  index.txt.attr crlnumber crl.pem; do
+  [ -s "$PKI/$f" ] || [ "$f" = index.txt ] || not_ok "ca init writes $f" "missing"
+done
+check "root CA is self-signed, the issuing CA chains to it" \
+  openssl verify -CAfile "$PKI/root-ca.pem" "$PKI/issuing-ca.pem"
+check "the OCSP signer chains to the root" \
+  openssl verify -CAfile "$PKI/root-ca.pem" -untrusted "$PKI/issuing-ca.pem" \
+  -purpose ocsphelper "$PKI/ocsp.pem"
+subj=$(openssl x509 -in "$PKI/root-ca.pem" -noout -subject -nameopt utf8,sep_comma_plus 2>&1)
+if [[ $subj == *"CN=Oman National PKI Root — demo"* ]]; then
+  ok "root subject names the demo root"
+else
+  not_ok "root subject names the demo root" "$subj"
+fi
+ext=$(openssl x509 -in "$PKI/ocsp.pem" -noout -text)
+if [[ $ext == *"OCSP Signing"* && $ext == *"OCSP No Check"* ]]; then
+  ok "OCSP signer has EKU OCSPSigning and id-pkix-ocsp-nocheck"
+else
+  not_ok "OCSP signer has EKU OCSPSigning and id-pkix-ocsp-nocheck" "${ext:0:300}"
+fi
+mode=$(stat -c %a "$D/token-pins" 2>/dev/null)
+[ "$mode" = 600 ] && ok "PIN file created with mode 0600" ||
+  not_ok "PIN file created with mode 0600" "mode $mode"
+mode=$(stat -c %a "$PKI/ocsp.key" 2>/dev/null)
+[ "$mode" = 600 ] && ok "ocsp.key has mode 0600" || not_ok "ocsp.key has mode 0600" "mode $mode"
+if has_token mpki-ca; then
+  ok "the CA keys are on the token mpki-ca"
+else
+  not_ok "the CA keys are on the token mpki-ca" "$(hsm --show-slots 2>&1 | tail -n 3)"
+fi
+ctl ca init
+expect "ca init twice is refused" 1 "a CA exists already"
+
+# ---- gateway-key init -----------------------------------------------------
+
+ctl gateway-key init
+expect "gateway-key init" 0 "ES256"
+es_kid=$(printf '%s\n' "$OUT" | sed -n 's/.*ES256 .* kid \([A-Za-z0-9_-]*\) .*/\1/p')
+want=$(openssl pkey -pubin -in "$D/keys/es256.pem" -outform DER 2>/dev/null |
+  openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')
+if [ -n "$es_kid" ] && [ "$es_kid" = "$want" ]; then
+  ok "ES256 kid is base64url(SHA-256(public key DER))"
+else
+  not_ok "ES256 kid is base64url(SHA-256(public key DER))" "printed '$es_kid', openssl says '$want'"
+fi
+if openssl pkey -pubin -in "$D/keys/rs256.pem" -noout -text 2>&1 | grep -q 'Public-Key: (2048 bit)'; then
+  ok "RS256 public key is RSA-2048"
+else
+  not_ok "RS256 public key is RSA-2048" "$(openssl pkey -pubin -in "$D/keys/rs256.pem" -noout -text 2>&1 | head -n 2)"
+fi
+ctl gateway-key init
+expect "gateway-key init twice is refused" 1 "exists already"
+
+# ---- provisioning ---------------------------------------------------------
+
+ctl sim provision --msisdn +96899000001 --civil-id 10000001 \
+  --name "Salim Al-Harthy" --operator omantel --pin 1234 --puk 12345678
+expect "sim provision one SIM" 0 "provisioned +96899000001 (omantel)"
+ctl sim provision --msisdn +96899000001 --civil-id 10000001 \
+  --name "Salim Al-Harthy" --operator omantel
+expect "provisioning it again is refused" 1 "already provisioned"
+
+cat >"$D/bulk.csv" <<'EOF'
+msisdn,civil_id,name,operator,pin,puk,behaviour
++96899000002,10000002,Aisha Al-Balushi,omantel,1234,12345678,refuse
++96895000001,10000011,Fatma Al-Hinai,Ooredoo,,,approve:1000
++9689500000X,10000012,Bad Row,ooredoo,1234,12345678,
++96895000009,10000002,"Al-Balushi, Aisha",ooredoo,1234,12345678,handset
+EOF
+ctl sim provision --csv "$D/bulk.csv"
+expect "CSV with a bad row exits 1" 1 "$D/bulk.csv:4: msisdn:"
+expect "the bad row's reason names the MSISDN rule" 1 "is not +968 followed by 8 digits"
+expect "the summary counts the rows" 1 "provisioned 3 of 4 SIMs"
+ctl sim list
+for m in +96899000002 +96895000001 +96895000009; do
+  [[ $OUT == *"$m"* ]] || not_ok "the good rows were provisioned" "$m missing from: $OUT"
+done
+ok "the good rows around the bad one were provisioned"
+ctl sim list --civil-id 10000002
+if [ "$(printf '%s\n' "$OUT" | grep -c '^+968')" = 2 ] &&
+  [[ $OUT == *omantel* && $OUT == *ooredoo* ]]; then
+  ok "one civil number holds SIMs at both operators"
+else
+  not_ok "one civil number holds SIMs at both operators" "$OUT"
+fi
+
+# The demo set, already-provisioned rows skipped; a few seconds at most.
+t0=$(now_ms)
+ctl sim provision --csv "$GW_ROOT/configs/demo-subscribers.csv" --skip-existing
+dt=$(($(now_ms) - t0))
+# bulk.csv holds two of them, and +96899000001 was provisioned alone.
+expect "demo CSV with --skip-existing" 0 "provisioned 8 of 11 SIMs"
+if [ "$dt" -lt $((10000 * GW_SLOW)) ]; then
+  ok "the demo CSV takes ${dt} ms (under $((10 * GW_SLOW)) s)"
+else
+  not_ok "the demo SIMs provision fast" "${dt} ms"
+fi
+ctl sim list
+expect "sim list" 0 "12 SIMs: 12 active, 0 revoked"
+if has_token +96899000099; then
+  ok "one token per SIM, labelled with its MSISDN"
+else
+  not_ok "one token per SIM, labelled with its MSISDN" "no token +96899000099"
+fi
+
+# ---- certificates -----------------------------------------------------------
+
+ctl sim show --msisdn +96899000001
+expect "sim show" 0 "serialNumber=PNOOM-10000001"
+expect "sim show names the SAN" 0 "URI:tel:+96899000001"
+for m in +96899000001 +96899000004 +96899000099; do
+  ctl sim show --msisdn "$m" --cert
+  printf '%s\n' "$OUT" >"$D/$m.pem"
+done
+check "sim show --cert | openssl verify -CAfile root -untrusted issuing" \
+  openssl verify -CAfile "$PKI/root-ca.pem" -untrusted "$PKI/issuing-ca.pem" \
+  "$D/+96899000001.pem"
+txt=$(openssl x509 -in "$D/+96899000001.pem" -noout -text)
+if [[ $txt == *"Subject: C = OM, serialNumber = PNOOM-10000001, CN = Salim Al-Harthy"* &&
+  $txt == *"URI:tel:+96899000001"* && $txt == *"Digital Signature"* &&
+  $txt == *"OCSP - URI:http://127.0.0.1:9/ocsp"* ]]; then
+  ok "SIM certificate: subject, SAN tel: URI, key usage, AIA from pki.ocsp_url"
+else
+  not_ok "SIM certificate: subject, SAN tel: URI, key usage, AIA" "${txt:0:400}"
+fi
+cn=$(openssl x509 -in "$D/+96899000099.pem" -noout -subject -nameopt utf8,sep_comma_plus)
+if [[ $cn == *"CN=سالم بن راشد الشكيلي"* ]]; then
+  ok "an Arabic name survives as UTF-8"
+else
+  not_ok "an Arabic name survives as UTF-8" "$cn"
+fi
+
+# ---- revocation -------------------------------------------------------------
+
+ctl cert revoke --msisdn +96899000004 --reason keyCompromise
+expect "cert revoke" 0 "revoked +96899000004"
+grep -q $'^R\t.*,keyCompromise\t' "$PKI/index.txt" &&
+  ok "index.txt has the R line with the reason" ||
+  not_ok "index.txt has the R line with the reason" "$(grep '^R' "$PKI/index.txt")"
+ctl cert revoke --msisdn +96899000004
+expect "revoking again changes nothing" 0 "already revoked"
+ctl sim show --msisdn +96899000004
+expect "the registry says revoked" 0 "revoked"
+ctl crl publish
+expect "crl publish" 0 "with 1 revoked certificate"
+num=$(openssl crl -in "$PKI/crl.pem" -noout -crlnumber 2>&1)
+ctl crl publish
+num2=$(openssl crl -in "$PKI/crl.pem" -noout -crlnumber 2>&1)
+if [ "${num#crlNumber=}" != "${num2#crlNumber=}" ] &&
+  [ "$((16#${num2#crlNumber=0x}))" -gt "$((16#${num#crlNumber=0x}))" ]; then
+  ok "the CRL number increases ($num, $num2)"
+else
+  not_ok "the CRL number increases" "$num then $num2"
+fi
+check "CRL verifies against the issuing CA" \
+  openssl crl -in "$PKI/crl.pem" -CAfile "$PKI/issuing-ca.pem" -noout
+check "openssl verify -crl_check passes a good certificate" \
+  openssl verify -crl_check -CRLfile "$PKI/crl.pem" -CAfile "$PKI/root-ca.pem" \
+  -untrusted "$PKI/issuing-ca.pem" "$D/+96899000001.pem"
+out=$(openssl verify -crl_check -CRLfile "$PKI/crl.pem" -CAfile "$PKI/root-ca.pem" \
+  -untrusted "$PKI/issuing-ca.pem" "$D/+96899000004.pem" 2>&1)
+if [ $? -ne 0 ] && [[ $out == *"certificate revoked"* ]]; then
+  ok "openssl verify -crl_check fails the revoked certificate"
+else
+  not_ok "openssl verify -crl_check fails the revoked certificate" "$out"
+fi
+
+# `openssl ocsp -index` as the responder, on a free port, two requests.
+port=$(free_port)
+openssl ocsp -index "$PKI/index.txt" -CA "$PKI/issuing-ca.pem" \
+  -rsigner "$PKI/ocsp.pem" -rkey "$PKI/ocsp.key" -port "$port" -nrequest 2 \
+  >"$GW_TMP/ocsp.log" 2>&1 &
+ocsp_pid=$!
+track_pid "$ocsp_pid"
+deadline=$(($(now_ms) + 5000))
+until grep -q 'waiting for OCSP client' "$GW_TMP/ocsp.log" 2>/dev/null ||
+  [ "$(now_ms)" -gt "$deadline" ]; do
+  sleep 0.05
+done
+ocsp_query() {
+  timeout 10 openssl ocsp -issuer "$PKI/issuing-ca.pem" -cert "$1" \
+    -url "http://127.0.0.1:$port" -CAfile "$PKI/root-ca.pem" \
+    -verify_other "$PKI/issuing-ca.pem" -timeout 5 2>&1
+}
+out=$(ocsp_query "$D/+96899000001.pem")
+if [[ $out == *": good"* && $out == *"Response verify OK"* ]]; then
+  ok "openssl ocsp responder: good for +96899000001"
+else
+  not_ok "openssl ocsp responder: good for +96899000001" "$out $(cat "$GW_TMP/ocsp.log")"
+fi
+out=$(ocsp_query "$D/+96899000004.pem")
+if [[ $out == *": revoked"* && $out == *"Reason: keyCompromise"* ]]; then
+  ok "openssl ocsp responder: revoked (keyCompromise) for +96899000004"
+else
+  not_ok "openssl ocsp responder: revoked for +96899000004" "$out $(cat "$GW_TMP/ocsp.log")"
+fi
+kill "$ocsp_pid" 2>/dev/null
+wait "$ocsp_pid" 2>/dev/null
+
+# ---- help -------------------------------------------------------------------
+
+for c in "ca init" "sim provision" "sim list" "sim show" "cert revoke" \
+  "crl publish" "gateway-key init" "help"; do
+  # shellcheck disable=SC2086
+  ctl $c --help
+  if [ "$RC" = 0 ] && [[ $OUT == "Usage: mpkictl [--config FILE] $c"* ]]; then
+    ok "mpkictl $c --help"
+  else
+    not_ok "mpkictl $c --help" "status $RC: ${OUT:0:120} ${ERR:0:120}"
+  fi
+done
+ctl help cert revoke
+expect "mpkictl help cert revoke" 0 "--reason R"
+ctl --help
+expect "mpkictl --help lists the commands" 0 "gateway-key init"
+
+# ---- errors name what is wrong ------------------------------------------------
+
+ctl sim provision --msisdn +96812 --civil-id 1 --name X --operator omantel
+expect "a bad MSISDN is a usage error" 2 "--msisdn: \"+96812\" is not +968 followed by 8 digits"
+ctl sim provision --msisdn +96891000001 --civil-id 1 --name X --operator zain
+expect "a bad operator is named" 2 "--operator: \"zain\" is not omantel or ooredoo"
+ctl sim provision --msisdn +96891000001 --civil-id 1 --name X
+expect "a missing option is named" 2 "missing --operator"
+ctl sim provision --msisdn +96891000001 --civil-id 1 --name X --operator omantel --pin 12
+expect "a short PIN is refused, without echoing it" 2 "--pin: a SIM PIN is 4 to 8 digits"
+ctl sim provision --csv "$D/bulk.csv" --msisdn +96891000001
+expect "--csv with --msisdn is a usage error" 2 "cannot be combined"
+ctl sim provision --csv "$D/none.csv"
+expect "a missing CSV file is named" 1 "$D/none.csv"
+ctl sim provision --frobnicate
+expect "an unknown option is named" 2 "unknown option --frobnicate"
+ctl sim show
+expect "sim show without --msisdn" 2 "missing --msisdn"
+ctl sim show --msisdn +96891234567
+expect "an unknown SIM is named" 1 "+96891234567 is not in the subscriber registry"
+ctl cert revoke --msisdn +96899000001 --reason whim
+expect "an unknown reason lists the known ones" 2 "keyCompromise|"
+ctl sim
+expect "a missing subcommand lists them" 2 "mpkictl sim provision|list|show"
+ctl frob
+expect "an unknown command is named" 2 'unknown command "frob"'
+out=$(timeout 60 "$MPKICTL" --config "$D/nope.conf" sim list 2>&1)
+rc=$?
+[ "$rc" = 2 ] && [[ $out == *"$D/nope.conf"* ]] && ok "a missing config file is named (status 2)" ||
+  not_ok "a missing config file is named" "status $rc: $out"
+
+# ---- PINs ---------------------------------------------------------------------
+
+cp "$D/token-pins" "$D/token-pins.good"
+sed -i 's/^ca.pin = .*/ca.pin = 00000000/' "$D/token-pins"
+ctl crl publish
+expect "a wrong CA PIN is reported as such" 1 "token \"mpki-ca\": wrong PIN"
+ctl sim provision --msisdn +96891000042 --civil-id 42 --name "Wrong Pin" --operator omantel
+expect "provisioning with a wrong CA PIN fails" 1 "wrong PIN"
+if ! has_token +96899000001; then
+  not_ok "a wrong CA PIN leaves no token behind" "the token check itself fails"
+elif has_token +96891000042; then
+  not_ok "a wrong CA PIN leaves no token behind" "token +96891000042 exists"
+else
+  ok "a wrong CA PIN leaves no token behind"
+fi
+if grep -rqs -- "00000000" "$GW_TMP"/ctl.*.err; then
+  not_ok "PINs never appear in messages" "$(grep -rs -- 00000000 "$GW_TMP"/ctl.*.err | head -n 2)"
+else
+  ok "PINs never appear in messages"
+fi
+cp "$D/token-pins.good" "$D/token-pins"
+chmod 644 "$D/token-pins"
+ctl crl publish
+expect "a PIN file others can read is refused" 1 "chmod 600"
+chmod 600 "$D/token-pins"
+ctl crl publish
+expect "crl publish works again with the right PIN file" 0 "published CRL"
+
+# ---- sanitizers -----------------------------------------------------------------
+
+hit=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$GW_TMP"/ctl.*.err 2>/dev/null | head -n 1)
+if [ -n "$hit" ]; then
+  not_ok "mpkictl sanitizer clean" "$(grep -m 1 -E 'Sanitizer|runtime error' "$hit")"
+  diag "$(head -n 30 "$hit")"
+else
+  ok "mpkictl sanitizer clean ($N runs)"
+fi
+
+finish
