@@ -26,6 +26,7 @@
 #include "gw_pki.h"
 #include "gw_store.h"
 #include "gw_subscriber.h"
+#include "gw_verify.h"
 #include "p11.h"
 
 #ifndef MPKIGW_VERSION
@@ -959,6 +960,215 @@ static int cmd_crl_publish(ctl *c, int argc, char **argv) {
          fmt_time(time(NULL) + (time_t)c->cfg->pki_crl_days * 86400, 0, next,
                   sizeof(next)));
   return EX_DONE;
+}
+
+/* ---- cert check --------------------------------------------------------- */
+
+/* Reads at most |cap| + 1 bytes of |path| into |buf| (the verifier refuses
+ * a certificate over its cap, so one byte more is enough to tell). */
+static int read_cert_file(ctl *c, const char *path, unsigned char *buf,
+                          size_t cap, size_t *len) {
+  FILE *fp = fopen(path, "rb");
+  struct stat st;
+  size_t n;
+
+  if (!fp) {
+    fail(c, "cannot read %s: %s", path, strerror(errno));
+    return EX_FAIL;
+  }
+  if (fstat(fileno(fp), &st) != 0 || S_ISDIR(st.st_mode)) {
+    fail(c, "%s: not a file", path);
+    fclose(fp);
+    return EX_FAIL;
+  }
+  n = fread(buf, 1, cap + 1, fp);
+  if (ferror(fp)) {
+    fail(c, "cannot read %s: %s", path, strerror(errno));
+    fclose(fp);
+    return EX_FAIL;
+  }
+  fclose(fp);
+  *len = n;
+  return EX_DONE;
+}
+
+static int cmd_cert_check(ctl *c, int argc, char **argv) {
+  enum { O_MSISDN = 256, O_CERT, O_OCSP_URL, O_NO_CRL, O_NO_OCSP };
+  static const struct option opts[] = {
+      {"msisdn", required_argument, NULL, O_MSISDN},
+      {"cert", required_argument, NULL, O_CERT},
+      {"ocsp-url", required_argument, NULL, O_OCSP_URL},
+      {"no-crl", no_argument, NULL, O_NO_CRL},
+      {"no-ocsp", no_argument, NULL, O_NO_OCSP},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  const char *msisdn = NULL, *cert_path = NULL, *ocsp_arg = NULL, *ocsp;
+  char why[256], err[1024], roots[4200], inter[4200], q[3 * 256];
+  char civil[GW_VERIFY_CIVIL_MAX + 1] = "";
+  int opt, rv, no_crl = 0, no_ocsp = 0;
+  unsigned char *buf = NULL;
+  size_t len = 0;
+  gw_store_sub *s = NULL;
+  gw_verify_config vc;
+  gw_verify *v = NULL;
+  gw_verify_req rq;
+  gw_verify_status *st = NULL;
+  gw_verify_result r;
+  const gw_verify_identity *id;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    switch (opt) {
+    case O_MSISDN:
+      msisdn = optarg;
+      break;
+    case O_CERT:
+      cert_path = optarg;
+      break;
+    case O_OCSP_URL:
+      ocsp_arg = optarg;
+      break;
+    case O_NO_CRL:
+      no_crl = 1;
+      break;
+    case O_NO_OCSP:
+      no_ocsp = 1;
+      break;
+    case OPT_HELP:
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    default:
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (optind < argc) {
+    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
+         c->cmd);
+    return EX_USAGE;
+  }
+  if (!msisdn == !cert_path) {
+    fail(c, "%s (see mpkictl %s --help)",
+         msisdn ? "give --msisdn or --cert, not both"
+                : "missing --msisdn (or --cert FILE)",
+         c->cmd);
+    return EX_USAGE;
+  }
+  if (msisdn && gw_sub_check_msisdn(msisdn, why, sizeof(why)) != GW_OK) {
+    fail(c, "--msisdn: %s", why);
+    return EX_USAGE;
+  }
+  if (ocsp_arg && no_ocsp) {
+    fail(c, "--ocsp-url and --no-ocsp contradict each other");
+    return EX_USAGE;
+  }
+  if (ocsp_arg && strncmp(ocsp_arg, "http://", 7) != 0) {
+    fail(c, "--ocsp-url: %s is not an http:// URL",
+         gw_log_quote(q, sizeof(q), ocsp_arg, strnlen(ocsp_arg, 200)));
+    return EX_USAGE;
+  }
+  rv = load_config(c);
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  ocsp = no_ocsp ? "" : ocsp_arg ? ocsp_arg : c->cfg->pki_ocsp_url;
+
+  buf = malloc(GW_VERIFY_CERT_MAX + 1);
+  st = malloc(sizeof(*st));
+  if (!buf || !st) {
+    fail(c, "out of memory");
+    rv = EX_FAIL;
+    goto done;
+  }
+  if (cert_path) {
+    rv = read_cert_file(c, cert_path, buf, GW_VERIFY_CERT_MAX, &len);
+  } else {
+    rv = open_store(c);
+    if (rv == EX_DONE && !(s = malloc(sizeof(*s)))) {
+      fail(c, "out of memory");
+      rv = EX_FAIL;
+    }
+    if (rv == EX_DONE) {
+      int g = gw_store_sub_get(c->store, msisdn, s);
+      if (g == GW_ERR_NOT_FOUND) {
+        fail(c, "%s is not in the subscriber registry", msisdn);
+        rv = EX_FAIL;
+      } else if (g != GW_OK) {
+        fail(c, "registry: %s", gw_store_errmsg(c->store));
+        rv = EX_FAIL;
+      }
+    }
+    if (rv == EX_DONE) {
+      len = strnlen(s->cert_pem, GW_VERIFY_CERT_MAX + 1);
+      memcpy(buf, s->cert_pem, len);
+      snprintf(civil, sizeof(civil), "%s", s->civil_id);
+    }
+  }
+  if (rv != EX_DONE) {
+    goto done;
+  }
+
+  /* The gateway's verifier, configured as the gateway would be from this
+   * configuration: trust anchors in pki.dir, pki.crl, pki.ocsp_url,
+   * pki.clock_skew_s. No cache: one full check. */
+  snprintf(roots, sizeof(roots), "%s/root-ca.pem", c->cfg->pki_dir);
+  snprintf(inter, sizeof(inter), "%s/issuing-ca.pem", c->cfg->pki_dir);
+  gw_verify_config_init(&vc);
+  vc.roots_file = roots;
+  vc.intermediates_file = inter;
+  vc.crl_file = no_crl ? NULL : c->cfg->pki_crl;
+  vc.ocsp_url = ocsp[0] ? ocsp : NULL;
+  vc.clock_skew_s = c->cfg->pki_clock_skew_s;
+  vc.cache_size = 0;
+  err[0] = '\0';
+  rv = gw_verify_new(&v, &vc, err, sizeof(err));
+  if (rv != GW_OK) {
+    fail(c, "cannot set up the verifier: %s", err[0] ? err : gw_strerror(rv));
+    /* A URL the verifier does not take came from the command line or the
+     * configuration: a usage error. Unusable trust files: a failure. */
+    rv = rv == GW_ERR_INVALID ? EX_USAGE : EX_FAIL;
+    goto done;
+  }
+  memset(&rq, 0, sizeof(rq));
+  rq.cert = buf;
+  rq.cert_len = len;
+  if (msisdn) {
+    /* The registry row and the certificate must name the same person. */
+    rq.expect_msisdn = msisdn;
+    rq.expect_civil_id = civil;
+  }
+  r = gw_verify_cert(v, &rq, st);
+  if (r == GW_VERIFY_OK) {
+    printf("%s: good\n", msisdn ? msisdn : cert_path);
+  } else {
+    printf("%s: %s (ETSI %d): %s\n", msisdn ? msisdn : cert_path,
+           gw_verify_result_str(r), gw_verify_result_etsi(r),
+           st->detail[0] ? st->detail : "-");
+  }
+  id = &st->identity;
+  if (st->have_cert) {
+    gw_log_quote(q, sizeof(q), id->name, strlen(id->name));
+    printf("  identity:   civil id %s, msisdn %s, name %s\n",
+           id->civil_id[0] ? id->civil_id : "(none)",
+           id->msisdn[0] ? id->msisdn : "(none)", id->name[0] ? q : "(none)");
+  } else {
+    printf("  identity:   (the certificate did not parse)\n");
+  }
+  if (no_crl && !ocsp[0]) {
+    printf("  revocation: not checked (--no-crl, and no OCSP URL)\n");
+  } else {
+    printf("  revocation: %s%s%s%s%s\n", no_crl ? "" : "CRL ",
+           no_crl ? "" : c->cfg->pki_crl, !no_crl && ocsp[0] ? ", " : "",
+           ocsp[0] ? "OCSP " : "", ocsp);
+  }
+  rv = r == GW_VERIFY_OK ? EX_DONE : EX_FAIL;
+
+done:
+  gw_verify_del(v);
+  free(s);
+  free(st);
+  free(buf);
+  return rv;
 }
 
 /* ---- the command table -------------------------------------------------- */
