@@ -1112,6 +1112,30 @@ fail_file:
   return rv;
 }
 
+int gw_config_new_defaults(gw_config **out) {
+  cfg_ctx c = {.file = "(defaults)"};
+  char cwd[4096];
+  gw_config *cfg;
+  long n;
+
+  if (!getcwd(cwd, sizeof(cwd))) {
+    return GW_ERR_IO;
+  }
+  c.dir = cwd;
+  cfg = calloc(1, sizeof(*cfg));
+  if (!cfg) {
+    return GW_ERR_NOMEM;
+  }
+  if (apply_defaults(&c, cfg) != GW_OK) {
+    gw_config_del(cfg);
+    return GW_ERR_NOMEM;
+  }
+  n = sysconf(_SC_NPROCESSORS_ONLN);
+  cfg->workers = n < 1 ? 1 : n > CFG_WORKERS_MAX ? CFG_WORKERS_MAX : (int)n;
+  *out = cfg;
+  return GW_OK;
+}
+
 void gw_config_del(gw_config *cfg) {
   if (!cfg) {
     return;

@@ -81,6 +81,12 @@ typedef struct gw_config {
  * |*out| is left untouched. */
 int gw_config_load(gw_config **out, const char *path, char *err, size_t errlen);
 
+/* Creates a config holding every key's default (relative paths against the
+ * current directory; no TLS certificate: tls_cert and tls_key are NULL), for
+ * programs that embed the server with settings of their own (the mock
+ * operators). Returns GW_OK, GW_ERR_NOMEM or GW_ERR_IO. */
+int gw_config_new_defaults(gw_config **out);
+
 /* Frees a config; NULL is a no-op. */
 void gw_config_del(gw_config *cfg);
 

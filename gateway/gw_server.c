@@ -476,6 +476,57 @@ static void conn_plain_on_tls(gw_conn *c) {
   GW_LOG(GW_LOG_INFO, "plain http on tls port", "client=%s", c->client_ip);
 }
 
+/* Starts HTTP on a cleartext connection as |proto|. */
+static void conn_start_cleartext(gw_conn *c, gw_proto proto) {
+  int rv;
+
+  c->bev = bufferevent_socket_new(c->w->base, c->fd, BEV_OPT_CLOSE_ON_FREE);
+  if (!c->bev) {
+    gw_conn_close(c);
+    return;
+  }
+  c->state = GW_CONN_OPEN;
+  c->proto = proto;
+  c->timer_at_ns = 0;
+  evtimer_del(c->timer);
+  gw_metrics_gauge(c->w->m,
+                   proto == GW_PROTO_H2 ? GW_G_CONNS_H2 : GW_G_CONNS_H1, 1);
+  bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+  rv = proto == GW_PROTO_H2 ? gw_h2_start(c) : gw_h1_start(c);
+  if (rv != GW_OK) {
+    gw_conn_close(c);
+  } else {
+    gw_conn_pump(c);
+  }
+}
+
+/* The cleartext listener speaks HTTP/1.1 and HTTP/2 with prior knowledge
+ * (the client preface starts "PRI * HTTP/2.0"); a request method can also
+ * start with 'P' (POST, PUT), so up to four bytes decide. */
+static void conn_peek_cleartext(gw_conn *c, evutil_socket_t fd) {
+  static const char preface[] = "PRI ";
+  char b[4];
+  ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK);
+
+  if (n <= 0) {
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      return;
+    }
+    event_free(c->peek_ev);
+    c->peek_ev = NULL;
+    gw_conn_close(c);
+    return;
+  }
+  if ((size_t)n < sizeof(b) && memcmp(b, preface, (size_t)n) == 0) {
+    return; /* could still be the preface: wait for more */
+  }
+  event_free(c->peek_ev);
+  c->peek_ev = NULL;
+  conn_start_cleartext(
+      c, n == 4 && memcmp(b, preface, 4) == 0 ? GW_PROTO_H2 : GW_PROTO_HTTP11);
+}
+
 static void conn_peek_cb(evutil_socket_t fd, short what, void *arg) {
   gw_conn *c = arg;
   unsigned char b;
@@ -485,6 +536,11 @@ static void conn_peek_cb(evutil_socket_t fd, short what, void *arg) {
   n = recv(fd, &b, 1, MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
     return; /* spurious; the event is persistent */
+  }
+  if (!c->secure && n > 0) {
+    conn_peek_cleartext(c, fd);
+    gw_conn_after_callback(c);
+    return;
   }
   event_free(c->peek_ev);
   c->peek_ev = NULL;
@@ -560,27 +616,7 @@ static void accept_common(gw_worker *w, evutil_socket_t fd, struct sockaddr *sa,
     gw_conn_after_callback(c);
     return;
   }
-  if (h2c) {
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!c->bev) {
-      gw_conn_close(c);
-      gw_conn_after_callback(c);
-      return;
-    }
-    c->state = GW_CONN_OPEN;
-    c->proto = GW_PROTO_H2;
-    gw_metrics_gauge(w->m, GW_G_CONNS_H2, 1);
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    if (gw_h2_start(c) != GW_OK) {
-      gw_conn_close(c);
-    } else {
-      gw_conn_pump(c);
-    }
-    gw_conn_after_callback(c);
-    return;
-  }
-  c->secure = 1;
+  c->secure = !h2c;
   c->peek_ev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_peek_cb, c);
   if (!c->peek_ev) {
     gw_conn_close(c);
@@ -842,13 +878,23 @@ int gw_server_new(gw_server **out, const gw_config *cfg, gw_router *router,
       s->h2_option, (uint64_t)cfg->reset_burst, (uint64_t)cfg->reset_rate);
   nghttp2_option_set_max_settings(s->h2_option, 32);
   nghttp2_option_set_no_closed_streams(s->h2_option, 1);
-  rv = tls_ctx_new(&s->ssl_ctx, cfg, err, errlen);
-  if (rv != GW_OK) {
-    goto fail;
-  }
-  rv = bind_all(s, cfg->listen_host, cfg->listen_port, s->tls_fds, &s->tls_port,
-                err, errlen);
-  if (rv != GW_OK) {
+  /* TLS unless no certificate is configured: mpkigw's configuration
+   * requires one; the mock operators embed the server cleartext-only. */
+  if (cfg->tls_cert && cfg->tls_cert[0]) {
+    rv = tls_ctx_new(&s->ssl_ctx, cfg, err, errlen);
+    if (rv != GW_OK) {
+      goto fail;
+    }
+    rv = bind_all(s, cfg->listen_host, cfg->listen_port, s->tls_fds,
+                  &s->tls_port, err, errlen);
+    if (rv != GW_OK) {
+      goto fail;
+    }
+  } else if (!(cfg->h2c_host && cfg->h2c_host[0])) {
+    snprintf(err, errlen,
+             "no listener: neither a TLS certificate nor a "
+             "cleartext listen address is configured");
+    rv = GW_ERR_CONFIG;
     goto fail;
   }
   if (cfg->h2c_port > 0 || (cfg->h2c_host && cfg->h2c_host[0])) {
@@ -870,11 +916,13 @@ int gw_server_new(gw_server **out, const gw_config *cfg, gw_router *router,
       rv = GW_ERR_NOMEM;
       goto fail;
     }
-    w->tls_listener = evconnlistener_new(
-        w->base, accept_tls_cb, w, LEV_OPT_CLOSE_ON_FREE, 0, s->tls_fds[i]);
-    if (w->tls_listener) {
-      s->tls_fds[i] = -1; /* owned by the listener now */
-      evconnlistener_set_error_cb(w->tls_listener, accept_error_cb);
+    if (s->tls_fds[i] >= 0) {
+      w->tls_listener = evconnlistener_new(
+          w->base, accept_tls_cb, w, LEV_OPT_CLOSE_ON_FREE, 0, s->tls_fds[i]);
+      if (w->tls_listener) {
+        s->tls_fds[i] = -1; /* owned by the listener now */
+        evconnlistener_set_error_cb(w->tls_listener, accept_error_cb);
+      }
     }
     if (s->h2c_fds[i] >= 0) {
       w->h2c_listener = evconnlistener_new(
@@ -887,7 +935,7 @@ int gw_server_new(gw_server **out, const gw_config *cfg, gw_router *router,
     w->shutdown_ev = event_new(w->base, -1, 0, shutdown_cb, w);
     w->grace_ev = evtimer_new(w->base, grace_cb, w);
     w->flush_ev = event_new(w->base, -1, EV_PERSIST, flush_cb, w);
-    if (!w->tls_listener || (s->h2c_port && !w->h2c_listener) ||
+    if ((s->ssl_ctx && !w->tls_listener) || (s->h2c_port && !w->h2c_listener) ||
         !w->shutdown_ev || !w->grace_ev || !w->flush_ev) {
       snprintf(err, errlen, "cannot set up worker %d", i);
       rv = GW_ERR_NOMEM;
