@@ -17,14 +17,14 @@ comma := ,
 
 CC ?= cc
 PKGS := libnghttp2 libevent_openssl libevent_pthreads jansson libconfig sqlite3 openssl \
-        libp11 p11-kit-1 libcurl
+        libp11 p11-kit-1 libcurl libxml-2.0
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
         -Wpointer-arith -Wwrite-strings -Wvla -Wundef
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -pthread -MMD -MP -Igateway -Ipkcs11
+CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -pthread -MMD -MP -Igateway -Ipkcs11 -Ioperators
 CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread -lm
 ifneq ($(SANITIZE),)
@@ -36,7 +36,8 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CFLAGS += -DMPKIGW_VERSION='"0.1.0 ($(VERSION))"'
 
 GW_SRCS := $(filter-out gateway/main.c gateway/mpkictl.c,$(wildcard gateway/*.c)) \
-           $(wildcard pkcs11/*.c)
+           $(wildcard pkcs11/*.c) \
+           $(filter-out operators/mssp_mock_main.c,$(wildcard operators/*.c))
 GW_OBJS := $(GW_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
@@ -50,7 +51,8 @@ BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
 .PHONY: all deps run check bench unit clean format-check lint setup
 MPKICTL := $(if $(wildcard gateway/mpkictl.c),$(BUILD)/mpkictl)
-all: $(BUILD)/mpkigw $(MPKICTL) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS)
+MSSP_MOCK := $(if $(wildcard operators/mssp_mock_main.c),$(BUILD)/mssp-mock)
+all: $(BUILD)/mpkigw $(MPKICTL) $(MSSP_MOCK) $(UNIT_BINS) $(FUZZ_BINS) $(BENCH_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,6 +63,10 @@ $(BUILD)/libgw.a: $(GW_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/mpkigw: $(BUILD)/gateway/main.o $(BUILD)/libgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The mock operators (MSSPs with simulated SIMs).
+$(BUILD)/mssp-mock: $(BUILD)/operators/mssp_mock_main.o $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The admin CLI.

@@ -10,6 +10,8 @@ packages=(
   libhttp-parser-dev libconfig-dev libsqlite3-dev
   # PKCS#11: libp11 over a real module (SoftHSM 2), pkcs11-tool for checks
   libp11-dev libp11-kit-dev softhsm2 opensc
+  # operators: ETSI TS 102 204 over SOAP (libxml2) and xmllint for schema checks
+  libxml2-dev libxml2-utils
   # run and demo set-up
   openssl ca-certificates
   # tests and benchmarks: real clients and a reference server
