@@ -5,6 +5,8 @@
 # ca init, gateway-key init, provisioning one SIM and a CSV (with a bad
 # row), list and show, the certificates checked by `openssl verify`,
 # revocation seen by a CRL and by `openssl ocsp -index` as the responder,
+# `cert check` (the gateway's own verifier) agreeing with both and failing
+# closed on a missing or stale CRL and on a dead responder,
 # --help for every command, errors that name what is wrong, a wrong PIN.
 source "$(dirname "$0")/lib.sh"
 
@@ -257,10 +259,106 @@ else
   not_ok "openssl verify -crl_check fails the revoked certificate" "$out"
 fi
 
-# `openssl ocsp -index` as the responder, on a free port, two requests.
+# ---- the gateway's verifier: cert check ---------------------------------------
+#
+# mpkictl cert check runs gw_verify as the gateway would. The configuration's
+# pki.ocsp_url (port 9) has no responder: --no-ocsp where only the CRL is meant.
+
+ctl cert check --msisdn +96899000001 --no-ocsp
+expect "cert check with the CRL: good for an active SIM" 0 "+96899000001: good"
+crl_good=$RC
+expect "cert check prints the identity it extracted" 0 \
+  'civil id 10000001, msisdn +96899000001, name "Salim Al-Harthy"'
+ctl cert check --msisdn +96899000004 --no-ocsp
+expect "cert check with the CRL: revoked (ETSI 501) for the revoked SIM" 1 \
+  "+96899000004: revoked (ETSI 501): serial"
+crl_revoked=$RC
+ctl cert check --msisdn +96899000099 --no-ocsp
+expect "cert check: an Arabic name comes out as UTF-8" 0 'name "سالم بن راشد الشكيلي"'
+ctl cert check --cert "$D/+96899000004.pem" --no-ocsp
+expect "cert check --cert FILE (PEM) says revoked too" 1 "$D/+96899000004.pem: revoked (ETSI 501)"
+openssl x509 -in "$D/+96899000001.pem" -outform DER -out "$D/+96899000001.der"
+ctl cert check --cert "$D/+96899000001.der" --no-ocsp
+expect "cert check --cert FILE (DER)" 0 "$D/+96899000001.der: good"
+ctl cert check --cert "$PKI/issuing-ca.pem" --no-ocsp
+expect "cert check refuses a CA certificate (key_usage, ETSI 425)" 1 "key_usage (ETSI 425)"
+printf 'not a certificate\n' >"$D/junk.pem"
+ctl cert check --cert "$D/junk.pem" --no-ocsp
+expect "cert check: garbage is bad_cert (ETSI 425)" 1 "bad_cert (ETSI 425)"
+ctl cert check --msisdn +96899000001 --no-crl --no-ocsp
+expect "cert check --no-crl --no-ocsp says revocation was not checked" 0 "revocation: not checked"
+
+# Fail closed on the CRL: missing, then stale.
+mv "$PKI/crl.pem" "$D/crl.pem.good"
+ctl cert check --msisdn +96899000001 --no-ocsp
+expect "cert check without the CRL file: crl_unavailable (ETSI 423)" 1 \
+  "+96899000001: crl_unavailable (ETSI 423)"
+# mpkictl cannot write a stale CRL (pki.crl_days is 1..365), but openssl ca
+# can, signing with the issuing CA's key on its token through libp11's
+# PKCS#11 engine: thisUpdate 8 days ago, nextUpdate yesterday.
+engine=
+for f in /usr/lib/*/engines-3/pkcs11.so; do
+  [ -e "$f" ] && engine=$f && break
+done
+if [ -z "$engine" ]; then
+  skip "no PKCS#11 engine for openssl (libengine-pkcs11-openssl): no stale CRL to test crl_expired with"
+else
+  mkdir -p "$D/stale"
+  cp "$PKI/index.txt" "$D/stale/index.txt"
+  echo 1000 >"$D/stale/crlnumber"
+  cat >"$D/stale/openssl.cnf" <<EOF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engines
+[engines]
+pkcs11 = pkcs11_engine
+[pkcs11_engine]
+engine_id = pkcs11
+MODULE_PATH = /usr/lib/softhsm/libsofthsm2.so
+init = 0
+[ca]
+default_ca = stale
+[stale]
+database = $D/stale/index.txt
+crlnumber = $D/stale/crlnumber
+default_md = sha256
+EOF
+  ca_pin=$(sed -n 's/^ca\.pin *= *//p' "$D/token-pins")
+  out=$(SOFTHSM2_CONF=$D/softhsm2.conf OPENSSL_CONF=$D/stale/openssl.cnf \
+    timeout 30 openssl ca -config "$D/stale/openssl.cnf" -gencrl \
+    -engine pkcs11 -keyform engine -passin "pass:$ca_pin" \
+    -keyfile "pkcs11:token=mpki-ca;object=issuing-ca;type=private" \
+    -cert "$PKI/issuing-ca.pem" \
+    -crl_lastupdate "$(date -u -d '-8 days' +%Y%m%d%H%M%SZ)" \
+    -crl_nextupdate "$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)" \
+    -out "$PKI/crl.pem" 2>&1)
+  rc=$?
+  if [ "$rc" != 0 ] ||
+    ! openssl crl -in "$PKI/crl.pem" -CAfile "$PKI/issuing-ca.pem" -noout >/dev/null 2>&1; then
+    skip "openssl ca with the PKCS#11 engine could not write a stale CRL: $(printf '%s\n' "$out" | tail -n 1)"
+  else
+    out=$(openssl verify -crl_check -CRLfile "$PKI/crl.pem" -CAfile "$PKI/root-ca.pem" \
+      -untrusted "$PKI/issuing-ca.pem" "$D/+96899000001.pem" 2>&1)
+    if [[ $out == *"CRL has expired"* ]]; then
+      ok "the stale CRL is signed by the issuing CA and past nextUpdate (openssl verify)"
+    else
+      not_ok "the stale CRL is signed by the issuing CA and past nextUpdate" "$out"
+    fi
+    ctl cert check --msisdn +96899000001 --no-ocsp
+    expect "cert check with a stale CRL: crl_expired (ETSI 424)" 1 \
+      "+96899000001: crl_expired (ETSI 424)"
+  fi
+fi
+mv "$D/crl.pem.good" "$PKI/crl.pem"
+ctl cert check --msisdn +96899000001 --no-ocsp
+expect "cert check is good again with the fresh CRL" 0 "+96899000001: good"
+
+# `openssl ocsp -index` as the responder on a free port: two requests from
+# the openssl client, two from the gateway's verifier (no cache: each
+# mpkictl asks once). The verdicts must agree.
 port=$(free_port)
 openssl ocsp -index "$PKI/index.txt" -CA "$PKI/issuing-ca.pem" \
-  -rsigner "$PKI/ocsp.pem" -rkey "$PKI/ocsp.key" -port "$port" -nrequest 2 \
+  -rsigner "$PKI/ocsp.pem" -rkey "$PKI/ocsp.key" -port "$port" -nrequest 4 \
   >"$GW_TMP/ocsp.log" 2>&1 &
 ocsp_pid=$!
 track_pid "$ocsp_pid"
@@ -274,25 +372,86 @@ ocsp_query() {
     -url "http://127.0.0.1:$port" -CAfile "$PKI/root-ca.pem" \
     -verify_other "$PKI/issuing-ca.pem" -timeout 5 2>&1
 }
+# verdict OUTPUT: what openssl ocsp said, good, revoked or none.
+verdict() {
+  case $1 in
+  *": good"*) echo good ;;
+  *": revoked"*) echo revoked ;;
+  *) echo none ;;
+  esac
+}
 out=$(ocsp_query "$D/+96899000001.pem")
-if [[ $out == *": good"* && $out == *"Response verify OK"* ]]; then
+v1=$(verdict "$out")
+if [ "$v1" = good ] && [[ $out == *"Response verify OK"* ]]; then
   ok "openssl ocsp responder: good for +96899000001"
 else
   not_ok "openssl ocsp responder: good for +96899000001" "$out $(cat "$GW_TMP/ocsp.log")"
 fi
 out=$(ocsp_query "$D/+96899000004.pem")
-if [[ $out == *": revoked"* && $out == *"Reason: keyCompromise"* ]]; then
+v4=$(verdict "$out")
+if [ "$v4" = revoked ] && [[ $out == *"Reason: keyCompromise"* ]]; then
   ok "openssl ocsp responder: revoked (keyCompromise) for +96899000004"
 else
   not_ok "openssl ocsp responder: revoked for +96899000004" "$out $(cat "$GW_TMP/ocsp.log")"
 fi
-kill "$ocsp_pid" 2>/dev/null
+ctl cert check --msisdn +96899000001 --no-crl --ocsp-url "http://127.0.0.1:$port"
+expect "cert check by OCSP alone: good for +96899000001" 0 "+96899000001: good"
+g1=$([ "$RC" = 0 ] && echo good || echo "${OUT%%$'\n'*}")
+ctl cert check --msisdn +96899000004 --no-crl --ocsp-url "http://127.0.0.1:$port"
+expect "cert check by OCSP alone: revoked (ETSI 501) for +96899000004" 1 \
+  "+96899000004: revoked (ETSI 501)"
+g4=$([[ $OUT == *": revoked (ETSI 501)"* ]] && echo revoked || echo "${OUT%%$'\n'*}")
+if [ "$v1/$v4" = good/revoked ] && [ "$g1/$g4" = good/revoked ]; then
+  ok "the gateway's verifier agrees with openssl ocsp (good, revoked)"
+else
+  not_ok "the gateway's verifier agrees with openssl ocsp" "openssl: $v1/$v4, gw_verify: $g1/$g4"
+fi
+if [ "$crl_good/$crl_revoked" = 0/1 ] && [ "$g1/$g4" = good/revoked ]; then
+  ok "the CRL and OCSP give the same verdicts"
+else
+  not_ok "the CRL and OCSP give the same verdicts" "CRL exit $crl_good/$crl_revoked, OCSP $g1/$g4"
+fi
+# The responder exits after its 4 requests; bounded, then stopped.
+deadline=$(($(now_ms) + 5000))
+while kill -0 "$ocsp_pid" 2>/dev/null && [ "$(now_ms)" -lt "$deadline" ]; do
+  sleep 0.05
+done
+if kill -0 "$ocsp_pid" 2>/dev/null; then
+  diag "openssl ocsp still running after its 4 requests: stopped"
+  kill "$ocsp_pid" 2>/dev/null
+fi
 wait "$ocsp_pid" 2>/dev/null
+
+# With the responder gone, OCSP fails closed, promptly.
+t0=$(now_ms)
+ctl cert check --msisdn +96899000001 --no-crl --ocsp-url "http://127.0.0.1:$port"
+dt=$(($(now_ms) - t0))
+expect "cert check with the responder down: ocsp_unavailable (ETSI 423)" 1 \
+  "+96899000001: ocsp_unavailable (ETSI 423)"
+if [ "$dt" -lt $((10000 * GW_SLOW)) ]; then
+  ok "a dead responder is reported in ${dt} ms"
+else
+  not_ok "a dead responder is reported promptly" "${dt} ms"
+fi
+
+# Usage and other errors.
+ctl cert check
+expect "cert check without --msisdn or --cert" 2 "missing --msisdn"
+ctl cert check --msisdn +96899000001 --cert "$D/+96899000001.pem"
+expect "cert check with both --msisdn and --cert" 2 "not both"
+ctl cert check --msisdn +96899000001 --ocsp-url ftp://127.0.0.1/
+expect "cert check refuses a non-http OCSP URL" 2 "is not an http:// URL"
+ctl cert check --msisdn +96899000001 --ocsp-url http://127.0.0.1:1/ --no-ocsp
+expect "cert check: --ocsp-url with --no-ocsp" 2 "contradict"
+ctl cert check --msisdn +96891234567 --no-ocsp
+expect "cert check of an unknown SIM names it" 1 "+96891234567 is not in the subscriber registry"
+ctl cert check --cert "$D/none.pem"
+expect "cert check of a missing file names it" 1 "$D/none.pem"
 
 # ---- help -------------------------------------------------------------------
 
 for c in "ca init" "sim provision" "sim list" "sim show" "cert revoke" \
-  "crl publish" "gateway-key init" "help"; do
+  "cert check" "crl publish" "gateway-key init" "help"; do
   # shellcheck disable=SC2086
   ctl $c --help
   if [ "$RC" = 0 ] && [[ $OUT == "Usage: mpkictl [--config FILE] $c"* ]]; then
