@@ -45,6 +45,9 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 # that `make check` runs their seed corpus with gcc; see tests/fuzz/.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz/%_replay,$(FUZZ_SRCS))
+# Helpers shared by unit tests (in-process test servers, clients).
+TEST_SUPPORT_SRCS := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/%.o)
 # Micro-benchmarks (crypto through pkcs11/ and the verifier), run by make bench.
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
@@ -73,10 +76,11 @@ $(BUILD)/mssp-mock: $(BUILD)/operators/mssp_mock_main.o $(BUILD)/libgw.a
 $(BUILD)/mpkictl: $(BUILD)/gateway/mpkictl.o $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(BUILD)/libgw.a
+$(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(TEST_SUPPORT_OBJS) $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%_test.o: CFLAGS += -Itests
+$(BUILD)/tests/support/%.o: CFLAGS += -Itests
 
 $(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
