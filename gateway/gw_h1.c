@@ -27,7 +27,7 @@ static uint64_t ms_ns(int ms) {
  * away while its handler works is noticed (and the handler cancelled); the
  * read high-watermark set in gw_h1_start caps what piles up meanwhile. */
 static void h1_update_read(gw_conn *c) {
-  if (c->read_blocked) {
+  if (c->read_blocked || c->close_after_flush) {
     bufferevent_disable(c->bev, EV_READ);
   } else {
     bufferevent_enable(c->bev, EV_READ);
@@ -241,6 +241,7 @@ static void h1_parse_error(gw_conn *c, enum http_errno e) {
   /* The parser is stopped for good: h1_process finishes this exchange and
    * closes once the answer is written. */
   c->h1_paused = 1;
+  x->is_head = c->parser.method == HTTP_HEAD;
   if (!x->responded) {
     if (!x->req.method[0]) {
       snprintf(x->req.method, sizeof(x->req.method), "-");
@@ -349,6 +350,9 @@ void gw_h1_submit(gw_exch *x) {
    * the message end (and pauses there) in the same pass; with a body,
    * on_headers_complete or on_body paused it and cleared keep-alive; a
    * parse error or timeout ends the connection. */
+  /* The answer must leave within the request timeout even if the client
+   * stops reading (gw_h1_timer checks it). */
+  gw_conn_arm(c, x->responded_ns + ms_ns(c->w->srv->cfg->request_timeout_ms));
   if (!c->in_callback) {
     /* An asynchronous handler answered: move on to the next request. */
     h1_process(c);

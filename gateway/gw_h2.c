@@ -56,6 +56,7 @@ static int on_begin_headers(nghttp2_session *session,
   }
   c->streams = x;
   c->nstreams++;
+  c->last_stream_ns = x->req.start_ns;
   gw_metrics_gauge(c->w->m, GW_G_STREAMS, 1);
   gw_conn_arm(c, x->req.start_ns + ms_ns(c->w->srv->cfg->header_timeout_ms));
   return 0;
@@ -176,6 +177,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id,
   if (error_code != NGHTTP2_NO_ERROR && error_code != NGHTTP2_CANCEL) {
     count_stream_error(c);
   }
+  c->last_stream_ns = gw_now_ns();
   if (c->nstreams == 0) {
     if (c->draining) {
       c->close_after_flush = 1;
@@ -268,6 +270,7 @@ int gw_h2_start(gw_conn *c) {
                               sizeof(iv) / sizeof(iv[0])) != 0) {
     return GW_ERR_NOMEM;
   }
+  c->last_stream_ns = gw_now_ns();
   gw_conn_arm(c, gw_now_ns() + ms_ns(cfg->settings_ack_timeout_ms));
   gw_conn_arm(c, gw_now_ns() + ms_ns(cfg->idle_timeout_ms));
   return GW_OK;
@@ -386,6 +389,9 @@ void gw_h2_submit(gw_exch *x) {
   }
   prd.source.ptr = x;
   prd.read_callback = body_read;
+  /* The answer must leave within the request timeout even if the client
+   * keeps its window shut (gw_h2_timer resets the stream then). */
+  gw_conn_arm(c, x->responded_ns + ms_ns(c->w->srv->cfg->request_timeout_ms));
   rv = nghttp2_submit_response(c->h2, x->stream_id, nva, n,
                                (x->is_head || x->resp_body.len == 0) ? NULL
                                                                      : &prd);
@@ -433,12 +439,12 @@ void gw_h2_timer(gw_conn *c, uint64_t now) {
         return;
       }
     } else {
-      d = x->req.start_ns + ms_ns(cfg->request_timeout_ms);
       if (x->request_done && !x->responded) {
         continue; /* the handler is working: its own deadline applies */
       }
-      if (now >= d) {
-        if (!x->responded) {
+      if (!x->responded) {
+        d = x->req.start_ns + ms_ns(cfg->request_timeout_ms);
+        if (now >= d) {
           gw_metrics_count(c->w->m, GW_M_TIMEOUTS);
           gw_resp_error(x, 408, "request_timeout",
                         "the request body did not arrive within %d ms",
@@ -446,9 +452,15 @@ void gw_h2_timer(gw_conn *c, uint64_t now) {
           /* Come back to reap the stream if the client neither ends nor
            * resets it once the answer has had time to leave. */
           d = now + ms_ns(1000);
-        } else {
-          /* An answer stuck behind a window the client never opens, or a
-           * stream the client keeps open after its 408/413. */
+        }
+      } else {
+        /* An answer stuck behind a window the client never opens, or a
+         * stream the client keeps open after an early answer. */
+        d = x->responded_ns + ms_ns(cfg->request_timeout_ms);
+        if (x->status == 408) {
+          d = x->responded_ns + ms_ns(1000);
+        }
+        if (now >= d) {
           if (!x->rst_sent) {
             x->rst_sent = 1;
             nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, x->stream_id,
@@ -463,7 +475,9 @@ void gw_h2_timer(gw_conn *c, uint64_t now) {
     }
   }
   if (c->nstreams == 0) {
-    d = c->last_active_ns + ms_ns(cfg->idle_timeout_ms);
+    /* From the last stream, not the last frame: PINGs do not keep an
+     * otherwise unused connection open. */
+    d = c->last_stream_ns + ms_ns(cfg->idle_timeout_ms);
     if (now >= d) {
       GW_LOG(GW_LOG_DEBUG, "idle connection closed", "client=%s proto=h2",
              c->client_ip);

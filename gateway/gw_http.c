@@ -383,6 +383,9 @@ void gw_exch_headers_done(gw_exch *x) {
   int rv;
 
   x->headers_done = 1;
+  /* Before any early answer: a HEAD request never gets a body, not even
+   * an error's (a body would desynchronise a reused HTTP/1.1 connection). */
+  x->is_head = strcmp(m, "HEAD") == 0;
   if (x->reject_status) {
     exch_send_reject(x);
     return;
@@ -391,7 +394,6 @@ void gw_exch_headers_done(gw_exch *x) {
     gw_resp_error(x, 400, "invalid_request", "missing method or path");
     return;
   }
-  x->is_head = strcmp(m, "HEAD") == 0;
   rv = gw_router_match(srv->router, m, x->req.path, &x->req.match);
   if (rv == GW_ERR_NOT_FOUND) {
     gw_resp_error(x, 404, "not_found", "no resource at %.200s", x->req.path);
@@ -719,6 +721,7 @@ void gw_resp_send(gw_exch *x, int status, const char *content_type,
                                "\"response too large\"}");
   }
   x->responded = 1;
+  x->responded_ns = gw_now_ns();
   x->status = status;
   html = content_type && strncmp(content_type, "text/html", 9) == 0;
   if (content_type) {

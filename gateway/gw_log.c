@@ -114,6 +114,24 @@ char *gw_log_quote(char *dst, size_t cap, const char *src, size_t n) {
   return dst;
 }
 
+int gw_log_rl_allow(gw_log_rl *rl, int per_sec, int *suppressed) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  if (ts.tv_sec != rl->sec) {
+    rl->sec = ts.tv_sec;
+    rl->count = 0;
+  }
+  if (rl->count >= per_sec) {
+    rl->suppressed++;
+    return 0;
+  }
+  rl->count++;
+  *suppressed = rl->suppressed;
+  rl->suppressed = 0;
+  return 1;
+}
+
 void gw_log_write_raw(const char *p, size_t n) {
   ssize_t w;
 

@@ -38,6 +38,19 @@ void gw_log_write(gw_log_level level, const char *msg, const char *fmt, ...)
  * write; used for the buffered access log. */
 void gw_log_write_raw(const char *p, size_t n);
 
+/* A per-thread rate limit for log lines that clients can trigger at will
+ * (refused connections, timeouts): at most |per_sec| lines a second; the
+ * rest are counted and reported on the next line allowed. Zero-initialise. */
+typedef struct gw_log_rl {
+  long sec;
+  int count;
+  int suppressed;
+} gw_log_rl;
+
+/* Returns 1 when a line may be written now and stores in |*suppressed| how
+ * many were dropped since the last one (0 usually); returns 0 otherwise. */
+int gw_log_rl_allow(gw_log_rl *rl, int per_sec, int *suppressed);
+
 /* Writes |src| (|n| bytes) into |dst| as a double-quoted logfmt value,
  * escaping quotes, backslashes and control bytes, truncated to fit |cap|.
  * Returns |dst|. */

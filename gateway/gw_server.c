@@ -103,6 +103,10 @@ static int tls_ctx_new(SSL_CTX **out, const gw_config *cfg, char *err,
               cfg->tls_key);
     goto fail;
   }
+  /* Resumption through the server's session cache, not stateless tickets:
+   * a ticket key that lives as long as the process would decrypt every
+   * resumed session if it leaked. */
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   *out = ctx;
@@ -174,6 +178,11 @@ static void conn_free(gw_conn *c) {
   gw_worker *w = c->w;
   gw_server *s = w->srv;
 
+  /* Cancel callbacks run below may answer other requests of this very
+   * connection: those answers must not pump, process or free it again. */
+  c->freeing = 1;
+  c->in_callback = 1;
+
   if (c->state == GW_CONN_OPEN) {
     if (c->proto == GW_PROTO_H2) {
       gw_h2_free(c);
@@ -221,7 +230,7 @@ void gw_conn_close(gw_conn *c) {
  * connection marked dead (never inside a parser callback, as redis'
  * freeClientAsync), runs a deferred pump. */
 void gw_conn_after_callback(gw_conn *c) {
-  if (c->in_callback) {
+  if (c->in_callback || c->freeing) {
     return;
   }
   if (!c->dead && c->want_pump) {
@@ -262,7 +271,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   c->timer_at_ns = 0;
-  if (c->lingering) {
+  if (c->flush_deadline_ns && now >= c->flush_deadline_ns && !c->lingering) {
+    /* Closing, and the client has not taken its last answer in time. */
+    gw_metrics_count(c->w->m, GW_M_TIMEOUTS);
+    gw_conn_close(c);
+  } else if (c->lingering) {
     uint64_t idle_end = c->last_active_ns + LINGER_IDLE_NS;
     if (now >= c->linger_until_ns || now >= idle_end) {
       gw_conn_close(c);
@@ -272,8 +285,12 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg) {
     }
   } else if (c->state != GW_CONN_OPEN) {
     if (now - c->accepted_ns >= ms_ns(cfg->handshake_timeout_ms)) {
-      GW_LOG(GW_LOG_DEBUG, "tls handshake timeout", "client=%s", c->client_ip);
-      gw_metrics_count(c->w->m, GW_M_TLS_FAILED);
+      GW_LOG(GW_LOG_DEBUG,
+             c->secure ? "tls handshake timeout" : "protocol detection timeout",
+             "client=%s", c->client_ip);
+      if (c->secure) {
+        gw_metrics_count(c->w->m, GW_M_TLS_FAILED);
+      }
       gw_metrics_count(c->w->m, GW_M_TIMEOUTS);
       gw_conn_close(c);
     } else {
@@ -320,6 +337,13 @@ void gw_conn_pump(gw_conn *c) {
   } else if (c->read_blocked) {
     c->read_blocked = 0;
     bufferevent_enable(c->bev, EV_READ);
+  }
+  if (c->close_after_flush && evbuffer_get_length(out) > 0 &&
+      !c->flush_deadline_ns) {
+    /* Reads no longer keep a closing connection alive: it has this long to
+     * take what is queued for it. */
+    c->flush_deadline_ns = gw_now_ns() + ms_ns(c->w->srv->cfg->idle_timeout_ms);
+    gw_conn_arm(c, c->flush_deadline_ns);
   }
   if (c->close_after_flush && evbuffer_get_length(out) == 0 && !c->lingering) {
     if (c->linger && !c->draining) {
@@ -421,7 +445,21 @@ static void conn_event_cb(struct bufferevent *bev, short events, void *arg) {
              c->client_ip, reason);
       gw_metrics_count(c->w->m, GW_M_TLS_FAILED);
     }
-    gw_conn_close(c);
+    if (c->state == GW_CONN_OPEN && (events & BEV_EVENT_EOF) &&
+        !(events & BEV_EVENT_ERROR) &&
+        evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+      /* The client half-closed after its request (scripts often do): the
+       * answer already queued still goes out, then the connection ends. */
+      c->close_after_flush = 1;
+      c->linger = 0;
+      if (c->proto == GW_PROTO_HTTP11) {
+        c->h1_keepalive = 0;
+      }
+      bufferevent_disable(bev, EV_READ);
+      gw_conn_pump(c);
+    } else {
+      gw_conn_close(c);
+    }
     gw_conn_after_callback(c);
   }
 }
@@ -458,6 +496,7 @@ static void conn_plain_on_tls(gw_conn *c) {
       "(TLS 1.2 or 1.3); use an https:// URL\"}";
   char resp[512];
   int n;
+  int suppressed = 0;
 
   n = snprintf(resp, sizeof(resp),
                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
@@ -473,7 +512,10 @@ static void conn_plain_on_tls(gw_conn *c) {
   }
   shutdown(c->fd, SHUT_WR);
   gw_metrics_count(c->w->m, GW_M_PLAIN_ON_TLS);
-  GW_LOG(GW_LOG_INFO, "plain http on tls port", "client=%s", c->client_ip);
+  if (gw_log_rl_allow(&c->w->rl_plain, 5, &suppressed)) {
+    GW_LOG(GW_LOG_INFO, "plain http on tls port", "client=%s suppressed=%d",
+           c->client_ip, suppressed);
+  }
 }
 
 /* Starts HTTP on a cleartext connection as |proto|. */
@@ -504,6 +546,8 @@ static void conn_start_cleartext(gw_conn *c, gw_proto proto) {
 /* The cleartext listener speaks HTTP/1.1 and HTTP/2 with prior knowledge
  * (the client preface starts "PRI * HTTP/2.0"); a request method can also
  * start with 'P' (POST, PUT), so up to four bytes decide. */
+static void conn_peek_retry_cb(evutil_socket_t fd, short what, void *arg);
+
 static void conn_peek_cleartext(gw_conn *c, evutil_socket_t fd) {
   static const char preface[] = "PRI ";
   char b[4];
@@ -519,12 +563,32 @@ static void conn_peek_cleartext(gw_conn *c, evutil_socket_t fd) {
     return;
   }
   if ((size_t)n < sizeof(b) && memcmp(b, preface, (size_t)n) == 0) {
-    return; /* could still be the preface: wait for more */
+    /* Could still be the preface. The bytes stay in the socket, so a
+     * level-triggered read event would fire at once again: look again in
+     * 20 ms instead (the connection timer bounds the whole wait). */
+    struct timeval tv = {0, 20000};
+    event_free(c->peek_ev);
+    c->peek_ev = evtimer_new(c->w->base, conn_peek_retry_cb, c);
+    if (!c->peek_ev) {
+      gw_conn_close(c);
+      return;
+    }
+    evtimer_add(c->peek_ev, &tv);
+    return;
   }
   event_free(c->peek_ev);
   c->peek_ev = NULL;
   conn_start_cleartext(
       c, n == 4 && memcmp(b, preface, 4) == 0 ? GW_PROTO_H2 : GW_PROTO_HTTP11);
+}
+
+static void conn_peek_retry_cb(evutil_socket_t fd, short what, void *arg) {
+  gw_conn *c = arg;
+
+  (void)fd;
+  (void)what;
+  conn_peek_cleartext(c, c->fd);
+  gw_conn_after_callback(c);
 }
 
 static void conn_peek_cb(evutil_socket_t fd, short what, void *arg) {
@@ -562,6 +626,7 @@ static void accept_common(gw_worker *w, evutil_socket_t fd, struct sockaddr *sa,
   gw_server *s = w->srv;
   const gw_config *cfg = s->cfg;
   char ip[64] = "unknown";
+  int suppressed = 0;
   gw_conn *c;
   int one = 1;
 
@@ -577,17 +642,23 @@ static void accept_common(gw_worker *w, evutil_socket_t fd, struct sockaddr *sa,
       atomic_fetch_sub(&s->nconns, 1);
     }
     gw_metrics_count(w->m, GW_M_CONN_REJECTED);
-    GW_LOG(GW_LOG_WARN, "connection refused", "client=%s reason=%s", ip,
-           w->shutting_down ? "shutting_down" : "max_connections");
+    if (gw_log_rl_allow(&w->rl_refused, 5, &suppressed)) {
+      GW_LOG(GW_LOG_WARN, "connection refused",
+             "client=%s reason=%s suppressed=%d", ip,
+             w->shutting_down ? "shutting_down" : "max_connections",
+             suppressed);
+    }
     close(fd);
     return;
   }
   if (!ip_acquire(s, ip)) {
     atomic_fetch_sub(&s->nconns, 1);
     gw_metrics_count(w->m, GW_M_CONN_REJECTED);
-    GW_LOG(GW_LOG_WARN, "connection refused",
-           "client=%s reason=max_connections_per_ip limit=%d", ip,
-           cfg->max_connections_per_ip);
+    if (gw_log_rl_allow(&w->rl_refused, 5, &suppressed)) {
+      GW_LOG(GW_LOG_WARN, "connection refused",
+             "client=%s reason=max_connections_per_ip limit=%d suppressed=%d",
+             ip, cfg->max_connections_per_ip, suppressed);
+    }
     close(fd);
     return;
   }
@@ -726,7 +797,6 @@ static void *worker_main(void *arg) {
   while (w->conns) {
     gw_conn *c = w->conns;
     c->dead = 1;
-    c->in_callback = 0;
     conn_free(c);
   }
   flush_access_log(w);

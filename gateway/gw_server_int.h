@@ -38,6 +38,7 @@ struct gw_exch {
   int responded;
   int is_head;
   int resp_ended; /* HTTP/2: END_STREAM of the response sent */
+  uint64_t responded_ns;
   int rst_sent;
   /* A problem found while parsing, answered once the headers are in. */
   int reject_status;
@@ -91,6 +92,9 @@ struct gw_conn {
   int read_blocked; /* reading stopped while output drains */
   int draining;     /* server shutdown: finish what is in flight */
   int close_after_flush;
+  uint64_t flush_deadline_ns; /* closing: the output must be gone by then */
+  uint64_t last_stream_ns;    /* HTTP/2: last stream opened or closed */
+  int freeing;                /* inside conn_free: no re-entry */
   /* HTTP/1.1 answered with request-body bytes unread: closing at once would
    * make the kernel reset the connection and the client lose the answer,
    * so the server keeps reading and discarding for a bounded time. */
@@ -134,7 +138,9 @@ struct gw_worker {
   gw_conn *conns;
   int nconns;
   gw_metrics_shard *m;
-  gw_buf access_log;  /* buffered access-log lines, flushed by timer */
+  gw_buf access_log;    /* buffered access-log lines, flushed by timer */
+  gw_log_rl rl_refused; /* rate limits of lines any client can trigger */
+  gw_log_rl rl_plain;
   gw_exch *exch_pool; /* recycled exchanges (h2o's mempool idea) */
   int exch_pool_len;
   time_t date_sec;
