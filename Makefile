@@ -110,7 +110,8 @@ bench: deps
 	@BUILD=$(BUILD) bash tests/bench/run.sh
 
 format-check:
-	clang-format --dry-run --Werror gateway/*.c gateway/*.h tests/unit/*/*.c tests/*.h
+	clang-format --dry-run --Werror gateway/*.c gateway/*.h pkcs11/*.c pkcs11/*.h \
+	  operators/*.c operators/*.h tests/unit/*/*.c tests/support/*.c tests/support/*.h tests/*.h
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +24,8 @@
 #include "gw_router.h"
 #include "gw_server_int.h"
 #include "harness.h"
+#include "support/t_http.h"
+#include "support/t_json.h"
 
 static gw_config cfg;
 static gw_server srv;
@@ -105,17 +106,27 @@ static void teardown(void) {
   gw_metrics_del(met);
 }
 
+static void on_conn_timer(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  (void)arg; /* never runs: the loop never runs */
+}
+
 /* A connection with a real output buffer: a bufferevent on one end of a
  * socketpair. The loop never runs, so output stays in the buffer.
- * in_callback keeps gw_h1_submit from driving the (unused) parser. */
+ * in_callback keeps gw_h1_submit from driving the (unused) parser. Like a
+ * real connection it has a timer, which gw_h1_submit arms. */
 static int out_open(void) {
   int sv[2];
 
   if (!base) {
     base = event_base_new();
   }
-  if (!base || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
-    printf("#   socketpair: %s\n", strerror(errno));
+  if (base && !conn.timer) {
+    conn.timer = evtimer_new(base, on_conn_timer, NULL);
+  }
+  if (!base || !conn.timer || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+    printf("#   event base, timer or socketpair: %s\n", strerror(errno));
     return -1;
   }
   close(sv[1]);
@@ -173,47 +184,6 @@ static int add_p(gw_exch *x, const char *name, const char *value) {
 
 static int set_t(gw_exch *x, const char *t) {
   return gw_exch_set_target(x, t, strlen(t));
-}
-
-/* The value of response header |name| in |text|, or NULL (static). */
-static const char *resp_hdr(const char *text, const char *name) {
-  static char v[512];
-  const char *end = strstr(text, "\r\n\r\n");
-  size_t nlen = strlen(name);
-
-  for (const char *p = strstr(text, "\r\n"); p && p < end;
-       p = strstr(p + 2, "\r\n")) {
-    const char *line = p + 2;
-    if (strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
-      const char *e = strstr(line, "\r\n");
-      size_t n = (size_t)(e - line) - nlen - 2;
-      if (n >= sizeof(v)) {
-        n = sizeof(v) - 1;
-      }
-      memcpy(v, line + nlen + 2, n);
-      v[n] = '\0';
-      return v;
-    }
-  }
-  return NULL;
-}
-
-static int resp_hdr_count(const char *text, const char *name) {
-  const char *end = strstr(text, "\r\n\r\n");
-  size_t nlen = strlen(name);
-  int n = 0;
-
-  for (const char *p = strstr(text, "\r\n"); p && p < end;
-       p = strstr(p + 2, "\r\n")) {
-    n += strncasecmp(p + 2, name, nlen) == 0 && p[2 + nlen] == ':';
-  }
-  return n;
-}
-
-static const char *resp_body(const char *text) {
-  const char *p = strstr(text, "\r\n\r\n");
-
-  return p ? p + 4 : "";
 }
 
 /* ---- tests ------------------------------------------------------------ */
@@ -720,66 +690,65 @@ static const char *run_req(const char *method, const char *target,
 /* Checks the JSON error body {"error": code, "message": ...}. */
 static int json_error_is(const char *text, const char *code) {
   json_error_t je;
-  json_t *j = json_loads(resp_body(text), 0, &je);
-  const char *e = j ? json_string_value(json_object_get(j, "error")) : NULL;
-  const char *m = j ? json_string_value(json_object_get(j, "message")) : NULL;
-  int ok = e && m && strcmp(e, code) == 0 && json_object_size(j) == 2;
+  json_t *j = json_loads(t_http_body(text), 0, &je);
+  int ok = t_json_is_error(j, code) && json_object_size(j) == 2;
 
   if (!ok) {
-    printf("#   body %s, expected error %s\n", resp_body(text), code);
+    printf("#   body %s, expected error %s\n", t_http_body(text), code);
   }
   json_decref(j);
   return ok;
 }
 
-static void test_response_security_headers(void) {
+/* |method| /thing in cleartext: 200 from its handler, called once, with
+ * the length of its 5-byte body. Returns the response (static). */
+static const char *thing(const char *method) {
   const char *t;
 
   handler_calls = 0;
-  t = run_req("GET", "/thing", NULL, NULL, 0);
+  t = run_req(method, "/thing", NULL, NULL, 0);
   T_EQ_INT(handler_calls, 1);
-  T_ASSERT(strncmp(t, "HTTP/1.1 200 OK\r\n", 17) == 0);
-  T_EQ_STR(resp_hdr(t, "content-type"), "text/plain");
-  T_EQ_STR(resp_hdr(t, "content-length"), "5");
-  T_EQ_STR(resp_hdr(t, "x-content-type-options"), "nosniff");
-  T_EQ_STR(resp_hdr(t, "referrer-policy"), "no-referrer");
-  T_EQ_STR(resp_hdr(t, "cache-control"), "no-store");
-  T_EQ_STR(resp_hdr(t, "content-security-policy"),
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 200 OK\r\n"));
+  T_EQ_STR(t_hdr_get(t, "content-length"), "5");
+  return t;
+}
+
+static void test_response_security_headers(void) {
+  const char *t = thing("GET");
+
+  T_EQ_STR(t_hdr_get(t, "content-type"), "text/plain");
+  T_EQ_STR(t_hdr_get(t, "x-content-type-options"), "nosniff");
+  T_EQ_STR(t_hdr_get(t, "referrer-policy"), "no-referrer");
+  T_EQ_STR(t_hdr_get(t, "cache-control"), "no-store");
+  T_EQ_STR(t_hdr_get(t, "content-security-policy"),
            "default-src 'none'; frame-ancestors 'none'");
-  T_EQ_STR(resp_hdr(t, "server"), "mpkigw");
-  T_ASSERT(resp_hdr(t, "date") != NULL);
-  T_ASSERT(resp_hdr(t, "strict-transport-security") == NULL); /* cleartext */
-  T_ASSERT(resp_hdr(t, "x-frame-options") == NULL);
-  T_ASSERT(resp_hdr(t, "connection") == NULL); /* keep-alive */
-  T_EQ_STR(resp_body(t), "hello");
+  T_EQ_STR(t_hdr_get(t, "server"), "mpkigw");
+  T_ASSERT(t_hdr_get(t, "date") != NULL);
+  T_ASSERT(t_hdr_get(t, "strict-transport-security") == NULL); /* cleartext */
+  T_ASSERT(t_hdr_get(t, "x-frame-options") == NULL);
+  T_ASSERT(t_hdr_get(t, "connection") == NULL); /* keep-alive */
+  T_EQ_STR(t_http_body(t), "hello");
 
   t = run_req("GET", "/thing", NULL, NULL, 1);
-  T_EQ_STR(resp_hdr(t, "strict-transport-security"),
+  T_EQ_STR(t_hdr_get(t, "strict-transport-security"),
            "max-age=63072000; includeSubDomains");
 
   t = run_req("GET", "/page", NULL, NULL, 1);
-  T_EQ_STR(resp_hdr(t, "x-frame-options"), "DENY");
-  T_ASSERT(resp_hdr(t, "content-security-policy") != NULL &&
-           strstr(resp_hdr(t, "content-security-policy"),
+  T_EQ_STR(t_hdr_get(t, "x-frame-options"), "DENY");
+  T_ASSERT(t_hdr_get(t, "content-security-policy") != NULL &&
+           strstr(t_hdr_get(t, "content-security-policy"),
                   "frame-ancestors 'none'") != NULL);
 
   /* Handler-set Cache-Control and CSP replace the defaults, once. */
   t = run_req("GET", "/cached", NULL, NULL, 0);
-  T_EQ_INT(resp_hdr_count(t, "cache-control"), 1);
-  T_EQ_STR(resp_hdr(t, "cache-control"), "max-age=60");
-  T_EQ_INT(resp_hdr_count(t, "content-security-policy"), 1);
-  T_EQ_STR(resp_hdr(t, "content-security-policy"), "default-src 'self'");
+  T_EQ_INT(t_hdr_count(t, "cache-control"), 1);
+  T_EQ_STR(t_hdr_get(t, "cache-control"), "max-age=60");
+  T_EQ_INT(t_hdr_count(t, "content-security-policy"), 1);
+  T_EQ_STR(t_hdr_get(t, "content-security-policy"), "default-src 'self'");
 }
 
 static void test_response_head(void) {
-  const char *t;
-
-  handler_calls = 0;
-  t = run_req("HEAD", "/thing", NULL, NULL, 0);
-  T_EQ_INT(handler_calls, 1);
-  T_ASSERT(strncmp(t, "HTTP/1.1 200 OK\r\n", 17) == 0);
-  T_EQ_STR(resp_hdr(t, "content-length"), "5");
-  T_EQ_STR(resp_body(t), "");
+  T_EQ_STR(t_http_body(thing("HEAD")), "");
 }
 
 static void test_response_errors(void) {
@@ -787,48 +756,48 @@ static void test_response_errors(void) {
 
   handler_calls = 0;
   t = run_req("GET", "/nope", NULL, NULL, 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 404 Not Found\r\n", 24) == 0);
-  T_EQ_STR(resp_hdr(t, "content-type"), "application/json");
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 404 Not Found\r\n"));
+  T_EQ_STR(t_hdr_get(t, "content-type"), "application/json");
   T_ASSERT(json_error_is(t, "not_found"));
-  T_EQ_STR(resp_hdr(t, "x-content-type-options"), "nosniff");
+  T_EQ_STR(t_hdr_get(t, "x-content-type-options"), "nosniff");
 
   t = run_req("DELETE", "/thing", NULL, NULL, 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 405 Method Not Allowed\r\n", 33) == 0);
-  T_EQ_STR(resp_hdr(t, "allow"), "GET, HEAD");
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 405 Method Not Allowed\r\n"));
+  T_EQ_STR(t_hdr_get(t, "allow"), "GET, HEAD");
   T_ASSERT(json_error_is(t, "method_not_allowed"));
 
   t = run_req("GET", "/a/../thing", NULL, NULL, 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 400 ", 13) == 0);
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 400 "));
   T_ASSERT(json_error_is(t, "invalid_path"));
 
   t = run_req("GET", NULL, NULL, NULL, 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 400 ", 13) == 0);
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 400 "));
   T_ASSERT(json_error_is(t, "invalid_request"));
 
   t = run_req("GET", "http://x/thing?x", NULL, NULL, 0); /* absolute-form */
-  T_ASSERT(strncmp(t, "HTTP/1.1 200 ", 13) == 0);
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 200 "));
 
   /* Declared body over the route's cap: refused before any body. */
   t = run_req("POST", "/body", "101", NULL, 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 413 Content Too Large\r\n", 32) == 0);
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 413 Content Too Large\r\n"));
   T_ASSERT(json_error_is(t, "body_too_large"));
   t = run_req("POST", "/body", "100", "0123456789", 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 200 ", 13) == 0);
-  T_EQ_STR(resp_body(t), "10");
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 200 "));
+  T_EQ_STR(t_http_body(t), "10");
   /* A streamed body over the cap (no Content-Length): 413 at the cap. */
   t = run_req("POST", "/body", NULL,
               "0123456789012345678901234567890123456789012345678901234567890"
               "1234567890123456789012345678901234567890",
               0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 413 ", 13) == 0);
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 413 "));
   /* limits.max_body_size (1000 here) is the ceiling of a route's cap. */
   t = run_req("POST", "/big", "1001", NULL, 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 413 ", 13) == 0);
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 413 "));
   t = run_req("POST", "/big", "1000", NULL, 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 200 ", 13) == 0);
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 200 "));
   /* A route without max_body takes no body. */
   t = run_req("GET", "/thing", "1", NULL, 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 413 ", 13) == 0);
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 413 "));
   T_EQ_INT(handler_calls, 3);
 }
 
@@ -844,9 +813,8 @@ static void test_response_reject(void) {
   gw_exch_add_header(x, "big", 3, v, sizeof(v));
   gw_exch_headers_done(x);
   T_ASSERT(x->responded);
-  T_ASSERT(strncmp(out_text(),
-                   "HTTP/1.1 431 Request Header Fields Too Large\r\n",
-                   46) == 0);
+  T_ASSERT(t_starts_with(out_text(),
+                         "HTTP/1.1 431 Request Header Fields Too Large\r\n"));
   T_ASSERT(json_error_is(out_text(), "headers_too_large"));
   gw_exch_free(x);
   out_close();
@@ -861,7 +829,7 @@ static void test_access_log(void) {
   gw_log_min_level = GW_LOG_INFO;
   gw_buf_reset(&wk.access_log);
   t = run_req("GET", "/thing?code=s3cret", NULL, NULL, 0);
-  T_ASSERT(strncmp(t, "HTTP/1.1 200 ", 13) == 0);
+  T_ASSERT(t_starts_with(t, "HTTP/1.1 200 "));
   run_req("GET", "/x\"y\nz", NULL, NULL, 0);
   run_req("GET", "/nope", NULL, NULL, 0);
   log = gw_buf_cstr(&wk.access_log);
@@ -897,8 +865,8 @@ static void test_single_response(void) {
   gw_resp_json(x, 201, json_pack("{s:i}", "n", 1));
   T_EQ_INT(gw_exch_responded(x), 1);
   n = evbuffer_get_length(bufferevent_get_output(conn.bev));
-  T_ASSERT(strncmp(out_text(), "HTTP/1.1 201 Created\r\n", 22) == 0);
-  T_EQ_STR(resp_body(out_text()), "{\"n\":1}");
+  T_ASSERT(t_starts_with(out_text(), "HTTP/1.1 201 Created\r\n"));
+  T_EQ_STR(t_http_body(out_text()), "{\"n\":1}");
   gw_resp_send(x, 500, NULL, NULL, 0);
   gw_resp_error(x, 400, "x", "y");
   T_EQ_INT(evbuffer_get_length(bufferevent_get_output(conn.bev)), n);
@@ -911,7 +879,7 @@ static void test_single_response(void) {
   T_EQ_INT(out_open(), 0);
   x = new_x();
   gw_resp_json(x, 200, NULL);
-  T_ASSERT(strncmp(out_text(), "HTTP/1.1 500 ", 13) == 0);
+  T_ASSERT(t_starts_with(out_text(), "HTTP/1.1 500 "));
   T_ASSERT(json_error_is(out_text(), "internal_error"));
   gw_exch_free(x);
   out_close();
@@ -941,6 +909,9 @@ int main(void) {
   T_RUN(test_access_log);
   T_RUN(test_single_response);
   teardown();
+  if (conn.timer) {
+    event_free(conn.timer);
+  }
   if (base) {
     event_base_free(base);
   }
