@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,9 @@ enum {
   F_REQUIRED = 1 << 0, /* no default: the file must set it */
   F_NONEMPTY = 1 << 1, /* "" is refused */
   F_OFF = 1 << 2,      /* CT_ADDR: "" means off (host "", port 0) */
-  F_URL = 1 << 3       /* CT_STR: "" or an http:// or https:// URL */
+  F_URL = 1 << 3,      /* CT_STR: "" or an http:// or https:// URL */
+  F_SECRET = 1 << 4    /* CT_STR: a password: never shown in messages,
+                          wiped when freed */
 };
 
 typedef struct cfg_choice {
@@ -120,6 +123,13 @@ typedef struct cfg_key {
     .max = (hi), .sdef = (d), .off = FIELD(f, char *), .help = (h)             \
   }
 
+/* A secret string: shown nowhere, wiped on free. */
+#define KEY_SECRET(n, f, lo, hi, h)                                            \
+  {                                                                            \
+    .name = (n), .type = CT_STR, .store = ST_STR, .flags = F_SECRET,           \
+    .min = (lo), .max = (hi), .sdef = "", .off = FIELD(f, char *), .help = (h) \
+  }
+
 #define KIB 1024LL
 #define MIB (1024LL * 1024LL)
 
@@ -133,6 +143,11 @@ typedef struct cfg_key {
 /* Upper bound for server.workers (gw_server keeps one listening socket per
  * worker). */
 #define CFG_WORKERS_MAX 64
+/* AP_ID is an xs:anyURI; the mss.h caps. */
+#define CFG_AP_ID_MAX 256
+#define CFG_AP_PWD_MAX 128
+/* The SOAP codec's input cap (mss_soap.h MSS_SOAP_MAX_INPUT). */
+#define CFG_SOAP_MAX (256 * KIB)
 
 static const cfg_choice tls_versions[] = {
     {"1.2", 0x0303}, {"1.3", 0x0304}, {NULL, 0}};
@@ -194,9 +209,9 @@ static const cfg_key config_keys[] = {
             600000, 10000, "ms for the peer to acknowledge SETTINGS"),
     KEY_INT("limits.stream_error_budget", stream_error_budget, 1, 1000000, 100,
             "stream errors before the connection is closed"),
-    KEY_INT("limits.stream_reset_burst", reset_burst, 1, 1000000, 1000,
+    KEY_INT("limits.stream_reset_burst", reset_burst, 1, 1000000, 200,
             "stream resets allowed in a burst (rapid-reset guard)"),
-    KEY_INT("limits.stream_reset_rate", reset_rate, 1, 1000000, 33,
+    KEY_INT("limits.stream_reset_rate", reset_rate, 1, 1000000, 10,
             "stream resets per second allowed after the burst"),
 
     /* log */
@@ -240,6 +255,42 @@ static const cfg_key config_keys[] = {
             "mpki-gateway", "label of the token with the token-signing keys"),
     KEY_PATH("gateway_keys.dir", gwkeys_dir, F_NONEMPTY, "keys",
              "public keys of the token-signing keys (PEM), for the JWKS"),
+
+    /* operators */
+    KEY_PATH("operators.numbering_plan", op_numbering_plan, F_NONEMPTY,
+             "numbering-plan.conf", "MSISDN prefix -> operator"),
+    KEY_PATH("operators.portability", op_portability, 0, "portability.csv",
+             "ported numbers (CSV msisdn,operator), \"\" = none"),
+    KEY_INT("operators.max_connections_per_host", op_max_conns_per_host, 1,
+            10000, 64, "connections to one operator host per worker thread"),
+    KEY_STR("operators.omantel.url", op_omantel_url, F_URL | F_NONEMPTY, 1,
+            CFG_URL_MAX, "http://127.0.0.1:9201/soap/services",
+            "Omantel MSSP SOAP base URL (+ /MSS_SignaturePort, ...)"),
+    KEY_STR("operators.omantel.ap_id", op_omantel_ap_id, F_URL, 0,
+            CFG_AP_ID_MAX, "",
+            "our AP_ID at Omantel (a URI), \"\" = adapter not configured"),
+    KEY_SECRET("operators.omantel.ap_pwd", op_omantel_ap_pwd, 0, CFG_AP_PWD_MAX,
+               "our AP_PWD at Omantel (secret)"),
+    KEY_INT("operators.omantel.poll_first_ms", op_omantel_poll_first_ms, 0,
+            600000, 1000, "ms from 100 REQUEST_OK to the first status query"),
+    KEY_INT("operators.omantel.poll_interval_ms", op_omantel_poll_interval_ms,
+            10, 600000, 1000, "ms between status queries"),
+    KEY_INT("operators.omantel.timeout_s", op_omantel_timeout_s, 1, 3600, 120,
+            "TimeOut of a signature request, s"),
+    KEY_INT("operators.omantel.connect_timeout_ms",
+            op_omantel_connect_timeout_ms, 100, 60000, 3000,
+            "ms to connect to the MSSP"),
+    KEY_INT("operators.omantel.http_timeout_ms", op_omantel_http_timeout_ms,
+            100, 600000, 10000, "ms for one HTTP exchange with the MSSP"),
+    KEY_BYTES("operators.omantel.max_response_size", op_omantel_max_response,
+              4 * KIB, CFG_SOAP_MAX, CFG_SOAP_MAX, "bytes of one MSSP answer"),
+    KEY_INT("operators.omantel.status_retries", op_omantel_status_retries, 0,
+            100, 3, "failed status queries in a row before giving up"),
+    KEY_INT("operators.omantel.breaker_failures", op_omantel_breaker_failures,
+            0, 1000, 5, "failures in a row that open the breaker, 0 = off"),
+    KEY_INT("operators.omantel.breaker_cooldown_ms",
+            op_omantel_breaker_cooldown_ms, 100, 3600000, 30000,
+            "ms the breaker stays open before a probe"),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -383,7 +434,8 @@ static const char *group_list(char *buf, size_t cap) {
   return buf;
 }
 
-/* Non-zero when some key lives in group |g|. */
+/* Non-zero when some key lives in group |g| ("server", or a nested group
+ * such as "operators.omantel"). */
 static int group_known(const char *g) {
   size_t n = strlen(g);
 
@@ -564,7 +616,8 @@ static int check_str(cfg_ctx *c, const cfg_key *k, const config_setting_t *s,
     if (ch < 0x20 || ch == 0x7f) {
       return cfg_fail(c, GW_ERR_CONFIG, s,
                       "%s: %s contains a control character", k->name,
-                      cfg_q(q, sizeof(q), v));
+                      (k->flags & F_SECRET) ? "(the secret value)"
+                                            : cfg_q(q, sizeof(q), v));
     }
   }
   if ((k->flags & F_URL) && n > 0 && strncmp(v, "http://", 7) != 0 &&
@@ -645,6 +698,12 @@ static int set_string(cfg_ctx *c, gw_config *cfg, const cfg_key *k,
   }
   if (!dup) {
     return cfg_fail(c, GW_ERR_NOMEM, s, "%s: out of memory", k->name);
+  }
+  if (k->flags & F_SECRET) {
+    char **old = field(cfg, k->off);
+    if (*old) {
+      OPENSSL_cleanse(*old, strlen(*old));
+    }
   }
   store_str(cfg, k->off, dup);
   if (k->type == CT_ADDR) {
@@ -785,6 +844,15 @@ static int read_text(FILE *fp, char **out, size_t *len) {
   return GW_OK;
 }
 
+/* Frees a copy of the file's text, wiped first: it may hold a secret
+ * (operators.*.ap_pwd). */
+static void free_text(char *t) {
+  if (t) {
+    OPENSSL_cleanse(t, strlen(t));
+    free(t);
+  }
+}
+
 /* Checks an int setting's literal against wrapping (see literal_wrapped). */
 static int check_int_literal(cfg_ctx *c, const cfg_key *k,
                              const config_setting_t *s, long long got) {
@@ -814,10 +882,9 @@ static int check_int_literal(cfg_ctx *c, const cfg_key *k,
     }
   }
   bad = literal_wrapped(text, config_setting_source_line(s),
-                        k->name + strcspn(k->name, ".") + 1, got, lit,
-                        sizeof(lit));
+                        strrchr(k->name, '.') + 1, got, lit, sizeof(lit));
   if (text != c->text) {
-    free(text);
+    free_text(text);
   }
   if (!bad) {
     return GW_OK;
@@ -916,19 +983,57 @@ static int apply_defaults(cfg_ctx *c, gw_config *cfg) {
   return GW_OK;
 }
 
+/* Applies the settings of group |g| named |gname| (dotted); a nested group
+ * whose name some key continues ("operators" holds "omantel") is walked
+ * the same way. */
+static int apply_group(cfg_ctx *c, gw_config *cfg, config_setting_t *g,
+                       const char *gname) {
+  char full[256];
+  int n = config_setting_length(g);
+  int rv;
+
+  for (int j = 0; j < n; j++) {
+    config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
+    const cfg_key *k;
+
+    /* Setting names are short [A-Za-z0-9_*-] words: a cut name matches
+     * no key and is safe to print. */
+    snprintf(full, sizeof(full), "%s.%s", gname, config_setting_name(s));
+    k = key_find(full);
+    if (!k && group_known(full)) {
+      if (!config_setting_is_group(s)) {
+        return cfg_fail(c, GW_ERR_CONFIG, s, "%s: expected a group, got %s",
+                        full, type_name(config_setting_type(s)));
+      }
+      rv = apply_group(c, cfg, s, full);
+      if (rv != GW_OK) {
+        return rv;
+      }
+      continue;
+    }
+    if (!k) {
+      return cfg_fail(c, GW_ERR_CONFIG, s, "unknown key \"%s\"", full);
+    }
+    rv = apply(c, cfg, k, s);
+    if (rv != GW_OK) {
+      return rv;
+    }
+  }
+  return GW_OK;
+}
+
 /* Walks every setting in the file, in file order, so that the first error
  * reported is the first one in the file. */
 static int apply_file(cfg_ctx *c, gw_config *cfg, config_setting_t *root) {
-  char full[256], groups[128];
+  char groups[160];
   int ng = config_setting_length(root);
   int rv;
 
   for (int i = 0; i < ng; i++) {
     config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
     const char *gname = config_setting_name(g);
-    int n;
 
-    if (!group_known(gname)) {
+    if (!group_known(gname) || strchr(gname, '.')) {
       return cfg_fail(c, GW_ERR_CONFIG, g,
                       "unknown key \"%s\" (the groups are %s)", gname,
                       group_list(groups, sizeof(groups)));
@@ -937,22 +1042,9 @@ static int apply_file(cfg_ctx *c, gw_config *cfg, config_setting_t *root) {
       return cfg_fail(c, GW_ERR_CONFIG, g, "%s: expected a group, got %s",
                       gname, type_name(config_setting_type(g)));
     }
-    n = config_setting_length(g);
-    for (int j = 0; j < n; j++) {
-      config_setting_t *s = config_setting_get_elem(g, (unsigned)j);
-      const cfg_key *k;
-
-      /* Setting names are short [A-Za-z0-9_*-] words: a cut name matches
-       * no key and is safe to print. */
-      snprintf(full, sizeof(full), "%s.%s", gname, config_setting_name(s));
-      k = key_find(full);
-      if (!k) {
-        return cfg_fail(c, GW_ERR_CONFIG, s, "unknown key \"%s\"", full);
-      }
-      rv = apply(c, cfg, k, s);
-      if (rv != GW_OK) {
-        return rv;
-      }
+    rv = apply_group(c, cfg, g, gname);
+    if (rv != GW_OK) {
+      return rv;
     }
   }
   return GW_OK;
@@ -1038,6 +1130,11 @@ fail_errno:
 static void free_strings(gw_config *cfg) {
   for (size_t i = 0; i < N_KEYS; i++) {
     if (config_keys[i].store == ST_STR) {
+      char **p = field(cfg, config_keys[i].off);
+
+      if ((config_keys[i].flags & F_SECRET) && *p) {
+        OPENSSL_cleanse(*p, strlen(*p));
+      }
       store_str(cfg, config_keys[i].off, NULL);
     }
   }
@@ -1096,7 +1193,7 @@ int gw_config_load(gw_config **out, const char *path, char *err,
     goto fail_cfg;
   }
   config_destroy(&lc);
-  free(c.text);
+  free_text(c.text);
   free(c.dir);
   *out = cfg;
   return GW_OK;
@@ -1107,7 +1204,7 @@ fail_read:
   config_destroy(&lc);
 fail_file:
   free(abs);
-  free(c.text);
+  free_text(c.text);
   free(c.dir);
   return rv;
 }
@@ -1188,7 +1285,7 @@ void gw_config_print_keys(void *fp) {
       }
       break;
     }
-    fprintf(f, "%-33s %-7s %-22s %-16s %s\n", k->name, kind_name(k->type),
+    fprintf(f, "%-38s %-7s %-22s %-16s %s\n", k->name, kind_name(k->type),
             bounds, def, k->help);
   }
 }

@@ -73,6 +73,27 @@ typedef struct gw_config {
   /* gateway_keys */
   char *gwkeys_token; /* gateway_keys.token, token label (1..32 bytes) */
   char *gwkeys_dir;   /* gateway_keys.dir, public keys (PEM) for the JWKS */
+
+  /* operators (see docs/operators.md) */
+  char *op_numbering_plan;   /* operators.numbering_plan, prefix -> operator */
+  char *op_portability;      /* operators.portability, "" = none */
+  int op_max_conns_per_host; /* operators.max_connections_per_host, per
+                                worker thread */
+  /* operators.omantel: ETSI TS 102 204 over SOAP 1.2 */
+  char *op_omantel_url;    /* base URL; + "/MSS_SignaturePort", ... */
+  char *op_omantel_ap_id;  /* AP_ID (a URI), "" = adapter not configured */
+  char *op_omantel_ap_pwd; /* AP_PWD: a secret, wiped on free, never shown */
+  int op_omantel_poll_first_ms;    /* first MSS_StatusQuery after accept */
+  int op_omantel_poll_interval_ms; /* then every so many ms */
+  int op_omantel_timeout_s;        /* TimeOut sent with each request */
+  int op_omantel_connect_timeout_ms;
+  int op_omantel_http_timeout_ms;     /* one HTTP exchange, connect included */
+  size_t op_omantel_max_response;     /* response body cap, bytes */
+  int op_omantel_status_retries;      /* failed status queries in a row
+                                         tolerated */
+  int op_omantel_breaker_failures;    /* failures in a row that open the
+                                         breaker, 0 = no breaker */
+  int op_omantel_breaker_cooldown_ms; /* open time before a probe */
 } gw_config;
 
 /* Reads and validates |path|. On success stores a new config in |*out| and

@@ -473,6 +473,10 @@ void *gw_exch_app(gw_exch *x) {
   return x->conn->w->srv->app;
 }
 
+struct event_base *gw_exch_base(gw_exch *x) {
+  return x->conn->w->base;
+}
+
 gw_server *gw_exch_server(gw_exch *x) {
   return x->conn->w->srv;
 }

@@ -49,6 +49,11 @@ typedef struct gw_exch gw_exch;
  * or the exchange is cancelled. */
 gw_req *gw_exch_req(gw_exch *x);
 
+/* The event loop of the worker thread that owns |x| (borrowed): an
+ * asynchronous handler schedules its later answer there, since an exchange
+ * must be answered on its own thread. */
+struct event_base *gw_exch_base(gw_exch *x);
+
 /* The application context given to gw_server_new (borrowed). */
 void *gw_exch_app(gw_exch *x);
 

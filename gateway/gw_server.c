@@ -1134,6 +1134,17 @@ static const char *route_name(int i, void *arg) {
 }
 
 int gw_server_metrics(gw_server *s, gw_buf *out) {
-  return gw_metrics_render(s->metrics, out, route_name, s->router,
-                           (int)gw_router_count(s->router));
+  int rv = gw_metrics_render(s->metrics, out, route_name, s->router,
+                             (int)gw_router_count(s->router));
+
+  if (rv == GW_OK && s->metrics_hook) {
+    rv = s->metrics_hook(s->metrics_hook_arg, out);
+  }
+  return rv;
+}
+
+void gw_server_set_metrics_hook(gw_server *s, int (*fn)(void *arg, gw_buf *out),
+                                void *arg) {
+  s->metrics_hook = fn;
+  s->metrics_hook_arg = arg;
 }

@@ -48,6 +48,12 @@ int gw_server_healthy(const gw_server *s);
 /* Appends the Prometheus exposition of the server's metrics to |out|. */
 int gw_server_metrics(gw_server *s, gw_buf *out);
 
+/* Registers |fn(arg, out)| to append more metrics (e.g. the operator
+ * adapters') after the server's own; called on a worker thread per scrape,
+ * so |fn| must be thread-safe. Set before gw_server_start. */
+void gw_server_set_metrics_hook(gw_server *s, int (*fn)(void *arg, gw_buf *out),
+                                void *arg);
+
 /* The server an exchange belongs to (borrowed). */
 gw_server *gw_exch_server(gw_exch *x);
 

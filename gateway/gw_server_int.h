@@ -167,6 +167,8 @@ struct gw_server {
   struct gw_ip_count **ip_table;
   size_t ip_table_size;
   nghttp2_option *h2_option;
+  int (*metrics_hook)(void *arg, gw_buf *out);
+  void *metrics_hook_arg;
   nghttp2_session_callbacks *h2_callbacks;
 };
 

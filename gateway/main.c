@@ -18,6 +18,7 @@
 #include "gw_router.h"
 #include "gw_server.h"
 #include "gw_store.h"
+#include "op_adapter.h"
 
 #ifndef MPKIGW_VERSION
 #define MPKIGW_VERSION "0.1.0"
@@ -27,6 +28,7 @@ typedef struct app {
   gw_config *cfg;
   gw_store *store; /* the main thread's handle, for housekeeping */
   gw_server *server;
+  op_registry *operators; /* routing + adapters; issue 6 sends through it */
   struct event_base *base;
   int store_ok;
 } app;
@@ -53,6 +55,10 @@ static void usage(FILE *fp) {
           "Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests "
           "(bounded by\nserver.shutdown_grace_ms) and exit; SIGHUP reopens "
           "the log file.\n");
+}
+
+static int operators_metrics(void *arg, gw_buf *out) {
+  return op_registry_metrics(arg, out);
 }
 
 static const char *default_config(void) {
@@ -183,6 +189,13 @@ int main(int argc, char **argv) {
             err);
     goto done;
   }
+  /* The numbering plan, portability table and operator settings are
+   * checked now, so that a bad file stops start-up rather than a sign-in. */
+  rv = op_registry_new(&a.operators, a.cfg, err, sizeof(err));
+  if (rv != GW_OK) {
+    fprintf(stderr, "mpkigw: operators: %s\n", err);
+    goto done;
+  }
   if (gw_router_new(&router) != GW_OK ||
       gw_handlers_register(router) != GW_OK) {
     fprintf(stderr, "mpkigw: cannot build the route table\n");
@@ -196,6 +209,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "mpkigw: %s\n", err);
     goto done;
   }
+  gw_server_set_metrics_hook(a.server, operators_metrics, a.operators);
   a.base = event_base_new();
   if (!a.base) {
     fprintf(stderr, "mpkigw: cannot create the main event loop\n");
@@ -251,6 +265,7 @@ done:
   }
   gw_server_del(a.server);
   gw_router_del(router);
+  op_registry_del(a.operators);
   gw_store_close(a.store);
   gw_config_del(a.cfg);
   gw_log_close();

@@ -70,3 +70,34 @@ fi
 
 # Every run: a fresh CRL, since verifiers refuse one past its nextUpdate.
 ctl crl publish | sed 's/^/setup: /'
+
+# ---- the mock operators (issue 4) ---------------------------------------------
+# var/mssp-mock.conf from configs/mssp-mock.conf: paths made relative to
+# var/, the control endpoint on (the demo listens on 127.0.0.1 only; it
+# answers for the virtual handsets until their pages exist). The SIM retry
+# counters live in var/mssp-mock/.
+if [ ! -s var/mssp-mock.conf ]; then
+  echo "setup: writing var/mssp-mock.conf from configs/mssp-mock.conf"
+  sed -e 's|"\.\./var/|"|g' \
+    -e '/^control: {/,/^};/s/^\([[:space:]]*enabled[[:space:]]*=[[:space:]]*\)false;/\1true;/' \
+    configs/mssp-mock.conf > var/mssp-mock.conf
+fi
+
+# The gateway's application provider at Omantel: when var/mpkigw.conf has
+# an operators.omantel group whose ap_id is still empty, give it the demo's
+# AP_ID and a random AP_PWD. The mock accepts the gateway's AP from that
+# same file (gateway_ap = true in var/mssp-mock.conf), so the secret is
+# written once.
+omantel_group=$(sed -n '/^[[:space:]]*omantel:[[:space:]]*{/,/^[[:space:]]*};/p' "$conf")
+if grep -q '^[[:space:]]*ap_id[[:space:]]*=[[:space:]]*"";' <<<"$omantel_group"; then
+  echo "setup: giving the gateway an AP identity at the Omantel mock (var/mpkigw.conf)"
+  ap_pwd=$(openssl rand -hex 16)
+  tmp=$(mktemp var/mpkigw.conf.XXXXXX)
+  sed -e '/^[[:space:]]*omantel:[[:space:]]*{/,/^[[:space:]]*};/{' \
+    -e 's|^\([[:space:]]*ap_id[[:space:]]*=[[:space:]]*\)"";|\1"http://mpkigw.demo/ap";|' \
+    -e "s|^\\([[:space:]]*ap_pwd[[:space:]]*=[[:space:]]*\\)\"\";|\\1\"$ap_pwd\";|" \
+    -e '}' "$conf" > "$tmp"
+  chmod 600 "$tmp"
+  mv "$tmp" "$conf"
+  unset ap_pwd
+fi

@@ -162,4 +162,11 @@ if [ -x "$GW_ROOT/$BUILD/tests/bench/verify_bench" ]; then
     crypto_line "verify $alg $mode" "${ops#ops_per_s=}" "$ossl_verify"
   done < <("$GW_ROOT/$BUILD/tests/bench/verify_bench")
 fi
+if [ -x "$GW_ROOT/$BUILD/tests/bench/op_bench" ] && [ -x "$GW_ROOT/$BUILD/mssp-mock" ]; then
+  # Signature round trips through the Omantel adapter and the mock
+  # (instant-approve SIMs) beside the raw SoftHSM signing rate, same run.
+  echo
+  echo "operators (same run):"
+  (cd "$GW_ROOT" && BUILD=$BUILD "$BUILD/tests/bench/op_bench") 2>&1 | sed 's/^/  /' | tee -a "$RESULTS"
+fi
 exit 0

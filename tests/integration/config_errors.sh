@@ -209,8 +209,15 @@ check "--check-config accepts byte sizes with k and m suffixes" \
 keys_agree() {
   local table ref lib extra
   table=$("$MPKIGW" --help-config | awk '{print $1}' | sort)
-  ref=$(awk '/^[a-z0-9_]+: *\{/ {g=$1; sub(/:.*/, "", g)} /^ *[a-z0-9_]+ *=/ {k=$1; print g "." k}' \
-    "$GW_ROOT/configs/mpkigw.conf" | sort)
+  # Groups nest ("operators: { omantel: { url = ...; }; };"): keep a stack
+  # of open group names; comments are skipped.
+  ref=$(awk '
+    { sub(/#.*/, "") }
+    /^[ \t]*[a-z0-9_]+[ \t]*:[ \t]*\{/ { g = $1; sub(/:.*/, "", g); stack[++n] = g; next }
+    /^[ \t]*[a-z0-9_]+[ \t]*=/ { k = $1; sub(/=.*/, "", k); p = "";
+      for (i = 1; i <= n; i++) p = p stack[i] "."; print p k }
+    /^[ \t]*\}[ \t]*;?/ { if (n > 0) n-- }
+  ' "$GW_ROOT/configs/mpkigw.conf" | sort)
   lib=$(printf '%s\n' "${GW_CONF_KEYS[@]}" | sort)
   if [ "$table" != "$ref" ]; then
     echo "--help-config and configs/mpkigw.conf differ (< only in --help-config, > only in the file): $(diff <(echo "$table") <(echo "$ref") | grep '^[<>]' | tr '\n' ' ')"

@@ -199,25 +199,37 @@ for name, lab, v in samples:
     if t != "histogram" and name != fam:
         fail("sample %s does not belong to %s %s" % (name, t, fam))
 
+def series_key(lab):
+    return tuple(sorted((k, v) for k, v in lab.items() if k != "le"))
+
 for fam, t in types.items():
     if t != "histogram":
         continue
-    buckets = [(lab, v) for name, lab, v in samples if name == fam + "_bucket"]
-    count = [v for name, lab, v in samples if name == fam + "_count"]
-    if not buckets or len(count) != 1:
+    # One histogram per label set (e.g. {operator="omantel"}), each with its
+    # own buckets, _sum and _count.
+    keys = {series_key(lab) for name, lab, v in samples if name == fam + "_bucket"}
+    if not keys:
         fail("histogram %s without buckets or _count" % fam)
-    if not any(name == fam + "_sum" for name, _, _ in samples):
-        fail("histogram %s without _sum" % fam)
-    les = [value(lab.get("le", "x")) for lab, _ in buckets]
-    if les != sorted(les) or len(set(les)) != len(les):
-        fail("histogram %s: le bounds not increasing: %r" % (fam, les))
-    counts = [v for _, v in buckets]
-    if any(b < a for a, b in zip(counts, counts[1:])):
-        fail("histogram %s: bucket counts not monotonic: %r" % (fam, counts))
-    if les[-1] != math.inf:
-        fail("histogram %s: no +Inf bucket" % fam)
-    if counts[-1] != count[0]:
-        fail("histogram %s: +Inf bucket %r != _count %r" % (fam, counts[-1], count[0]))
+    for key in keys:
+        buckets = [(lab, v) for name, lab, v in samples
+                   if name == fam + "_bucket" and series_key(lab) == key]
+        count = [v for name, lab, v in samples
+                 if name == fam + "_count" and series_key(lab) == key]
+        if len(count) != 1:
+            fail("histogram %s%r without buckets or _count" % (fam, key))
+        if not any(name == fam + "_sum" and series_key(lab) == key
+                   for name, lab, _ in samples):
+            fail("histogram %s%r without _sum" % (fam, key))
+        les = [value(lab.get("le", "x")) for lab, _ in buckets]
+        if les != sorted(les) or len(set(les)) != len(les):
+            fail("histogram %s: le bounds not increasing: %r" % (fam, les))
+        counts = [v for _, v in buckets]
+        if any(b < a for a, b in zip(counts, counts[1:])):
+            fail("histogram %s: bucket counts not monotonic: %r" % (fam, counts))
+        if les[-1] != math.inf:
+            fail("histogram %s: no +Inf bucket" % fam)
+        if counts[-1] != count[0]:
+            fail("histogram %s: +Inf bucket %r != _count %r" % (fam, counts[-1], count[0]))
 
 if types.get("mpkigw_http_requests_total") != "counter":
     fail("mpkigw_http_requests_total is not a counter")

@@ -186,6 +186,7 @@ GW_CONF_KEYS=(
   limits.stream_reset_burst limits.stream_reset_rate
   log.level log.file log.access
   store.backend store.path store.busy_timeout_ms
+  operators.numbering_plan operators.portability
 )
 
 # write_config FILE [group.key=VALUE...]
@@ -215,14 +216,16 @@ write_config() {
     [limits.idle_timeout_ms]=60000
     [limits.settings_ack_timeout_ms]=10000
     [limits.stream_error_budget]=100
-    [limits.stream_reset_burst]=1000
-    [limits.stream_reset_rate]=33
+    [limits.stream_reset_burst]=200
+    [limits.stream_reset_rate]=10
     [log.level]='"info"'
     [log.file]="\"$base.log\""
     [log.access]=true
     [store.backend]='"sqlite"'
     [store.path]="\"$base.db\""
     [store.busy_timeout_ms]=5000
+    [operators.numbering_plan]="\"$GW_ROOT/configs/numbering-plan.conf\""
+    [operators.portability]="\"$GW_ROOT/configs/portability.csv\""
   )
   for kv in "$@"; do
     k=${kv%%=*}

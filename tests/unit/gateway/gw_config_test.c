@@ -18,7 +18,7 @@
 #include "harness.h"
 
 /* The rows of config_keys[] in gw_config.c. */
-#define N_TABLE_KEYS 40
+#define N_TABLE_KEYS 55
 
 #define TLS_KEYS "tls: { certificate = \"c.pem\"; private_key = \"k.pem\"; };\n"
 
@@ -133,8 +133,8 @@ static void t_defaults_minimal(void) {
   T_EQ_INT(cfg->idle_timeout_ms, 60000);
   T_EQ_INT(cfg->settings_ack_timeout_ms, 10000);
   T_EQ_INT(cfg->stream_error_budget, 100);
-  T_EQ_INT(cfg->reset_burst, 1000);
-  T_EQ_INT(cfg->reset_rate, 33);
+  T_EQ_INT(cfg->reset_burst, 200);
+  T_EQ_INT(cfg->reset_rate, 10);
   T_EQ_INT(cfg->log_level, GW_LOG_INFO);
   T_EQ_STR(cfg->log_file, "");
   T_EQ_INT(cfg->access_log, 1);
@@ -380,21 +380,23 @@ static void t_err_syntax(void) {
 static void t_err_unknown_key(void) {
   T_ASSERT(expect_err(TLS_KEYS "server: {\n  lisen = \"127.0.0.1:1\";\n};\n", 3,
                       "unknown key \"server.lisen\""));
-  T_ASSERT(expect_err(TLS_KEYS "\n\nsrever: { listen = \"127.0.0.1:1\"; };\n",
-                      4,
-                      "unknown key \"srever\" (the groups are server, tls, "
-                      "limits, log, store, pkcs11, pki, gateway_keys)"));
-  T_ASSERT(expect_err("workers = 4;\n", 1,
-                      "unknown key \"workers\" (the groups are server, tls, "
-                      "limits, log, store, pkcs11, pki, gateway_keys)"));
+  T_ASSERT(
+      expect_err(TLS_KEYS "\n\nsrever: { listen = \"127.0.0.1:1\"; };\n", 4,
+                 "unknown key \"srever\" (the groups are server, tls, "
+                 "limits, log, store, pkcs11, pki, gateway_keys, operators)"));
+  T_ASSERT(
+      expect_err("workers = 4;\n", 1,
+                 "unknown key \"workers\" (the groups are server, tls, "
+                 "limits, log, store, pkcs11, pki, gateway_keys, operators)"));
   /* A group nested in a known group. */
   T_ASSERT(expect_err(TLS_KEYS "server: {\n  extra: {\n    workers = 1;\n  "
                                "};\n};\n",
                       3, "unknown key \"server.extra\""));
   /* A prefix of a group name is not a group. */
-  T_ASSERT(expect_err("serv: { };\n", 1,
-                      "unknown key \"serv\" (the groups are server, tls, "
-                      "limits, log, store, pkcs11, pki, gateway_keys)"));
+  T_ASSERT(
+      expect_err("serv: { };\n", 1,
+                 "unknown key \"serv\" (the groups are server, tls, "
+                 "limits, log, store, pkcs11, pki, gateway_keys, operators)"));
   T_ASSERT(expect_err("server = 1;\n", 1,
                       "server: expected a group, got an integer"));
 }
@@ -851,6 +853,162 @@ static void cleanup(void) {
   rmdir(tmpdir);
 }
 
+/* The operator keys' defaults (docs/configuration.md, operators.*). */
+static void t_operators_defaults(void) {
+  char want[PATH_MAX + 64];
+  gw_config *cfg = load_ok("");
+
+  if (!cfg) {
+    T_ASSERT(0);
+    return;
+  }
+  snprintf(want, sizeof(want), "%s/numbering-plan.conf", tmpdir);
+  T_EQ_STR(cfg->op_numbering_plan, want);
+  snprintf(want, sizeof(want), "%s/portability.csv", tmpdir);
+  T_EQ_STR(cfg->op_portability, want);
+  T_EQ_INT(cfg->op_max_conns_per_host, 64);
+  T_EQ_STR(cfg->op_omantel_url, "http://127.0.0.1:9201/soap/services");
+  T_EQ_STR(cfg->op_omantel_ap_id, "");
+  T_EQ_STR(cfg->op_omantel_ap_pwd, "");
+  T_EQ_INT(cfg->op_omantel_poll_first_ms, 1000);
+  T_EQ_INT(cfg->op_omantel_poll_interval_ms, 1000);
+  T_EQ_INT(cfg->op_omantel_timeout_s, 120);
+  T_EQ_INT(cfg->op_omantel_connect_timeout_ms, 3000);
+  T_EQ_INT(cfg->op_omantel_http_timeout_ms, 10000);
+  T_EQ_INT(cfg->op_omantel_max_response, 262144);
+  T_EQ_INT(cfg->op_omantel_status_retries, 3);
+  T_EQ_INT(cfg->op_omantel_breaker_failures, 5);
+  T_EQ_INT(cfg->op_omantel_breaker_cooldown_ms, 30000);
+  gw_config_del(cfg);
+
+  /* the reference file: the demo's routing files beside it, no AP */
+  cfg = NULL;
+  T_EQ_INT(gw_config_load(&cfg, "configs/mpkigw.conf", errbuf, sizeof(errbuf)),
+           GW_OK);
+  if (cfg) {
+    T_ASSERT(strstr(cfg->op_numbering_plan,
+                    "/configs/../configs/numbering-plan.conf") != NULL);
+    T_ASSERT(strstr(cfg->op_portability,
+                    "/configs/../configs/portability.csv") != NULL);
+    T_EQ_STR(cfg->op_omantel_ap_id, "");
+    T_EQ_STR(cfg->op_omantel_ap_pwd, "");
+    T_EQ_INT(cfg->op_omantel_timeout_s, 120);
+  }
+  gw_config_del(cfg);
+}
+
+/* Every operator key set, in the nested group operators.omantel. */
+static void t_operators_set(void) {
+  gw_config *cfg = load_ok(
+      "operators: {\n"
+      "  numbering_plan = \"/etc/mpkigw/plan.conf\"; portability = \"\";\n"
+      "  max_connections_per_host = 2;\n"
+      "  omantel: {\n"
+      "    url = \"https://mssp.omantel.example/soap\";\n"
+      "    ap_id = \"http://mpkigw.example.om/ap\"; ap_pwd = "
+      "\"s3cr\xc3\xa9t\";\n"
+      "    poll_first_ms = 0; poll_interval_ms = 10; timeout_s = 1;\n"
+      "    connect_timeout_ms = 100; http_timeout_ms = 600000;\n"
+      "    max_response_size = \"4k\"; status_retries = 0;\n"
+      "    breaker_failures = 0; breaker_cooldown_ms = 3600000;\n"
+      "  };\n"
+      "};\n");
+
+  if (!cfg) {
+    T_ASSERT(0);
+    return;
+  }
+  T_EQ_STR(cfg->op_numbering_plan, "/etc/mpkigw/plan.conf");
+  T_EQ_STR(cfg->op_portability, "");
+  T_EQ_INT(cfg->op_max_conns_per_host, 2);
+  T_EQ_STR(cfg->op_omantel_url, "https://mssp.omantel.example/soap");
+  T_EQ_STR(cfg->op_omantel_ap_id, "http://mpkigw.example.om/ap");
+  T_EQ_STR(cfg->op_omantel_ap_pwd, "s3cr\xc3\xa9t");
+  T_EQ_INT(cfg->op_omantel_poll_first_ms, 0);
+  T_EQ_INT(cfg->op_omantel_poll_interval_ms, 10);
+  T_EQ_INT(cfg->op_omantel_timeout_s, 1);
+  T_EQ_INT(cfg->op_omantel_connect_timeout_ms, 100);
+  T_EQ_INT(cfg->op_omantel_http_timeout_ms, 600000);
+  T_EQ_INT(cfg->op_omantel_max_response, 4096);
+  T_EQ_INT(cfg->op_omantel_status_retries, 0);
+  T_EQ_INT(cfg->op_omantel_breaker_failures, 0);
+  T_EQ_INT(cfg->op_omantel_breaker_cooldown_ms, 3600000);
+  gw_config_del(cfg);
+}
+
+static void t_operators_errors(void) {
+  /* nested groups: unknown names, a value where the group goes */
+  T_ASSERT(expect_err(TLS_KEYS "operators: {\n  vodafone: { url = \"x\"; };\n"
+                               "};\n",
+                      3, "unknown key \"operators.vodafone\""));
+  T_ASSERT(expect_err(TLS_KEYS
+                      "operators: { omantel: {\n urll = \"x\"; }; };\n",
+                      3, "unknown key \"operators.omantel.urll\""));
+  T_ASSERT(expect_err(TLS_KEYS "operators: {\n omantel = 1; };\n", 3,
+                      "operators.omantel: expected a group, got an integer"));
+  T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n url = { }; }; };\n",
+                      3,
+                      "operators.omantel.url: expected a string, got a "
+                      "group"));
+  T_ASSERT(expect_err(TLS_KEYS "omantel: { url = \"http://x/\"; };\n", 2,
+                      "unknown key \"omantel\" (the groups are server, tls, "
+                      "limits, log, store, pkcs11, pki, gateway_keys, "
+                      "operators)"));
+  /* values */
+  T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n url = \"\"; }; };\n",
+                      3, "operators.omantel.url: must not be empty"));
+  T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n url = "
+                               "\"127.0.0.1:9201\"; }; };\n",
+                      3,
+                      "operators.omantel.url: \"127.0.0.1:9201\" is not "
+                      "an http:// or https:// URL"));
+  T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n ap_id = "
+                               "\"demo_ap\"; }; };\n",
+                      3,
+                      "operators.omantel.ap_id: \"demo_ap\" is not an "
+                      "http:// or https:// URL"));
+  T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n timeout_s = 0; }; "
+                               "};\n",
+                      3,
+                      "operators.omantel.timeout_s: 0 is below the "
+                      "minimum 1"));
+  T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n poll_interval_ms = "
+                               "9; }; };\n",
+                      3,
+                      "operators.omantel.poll_interval_ms: 9 is below the "
+                      "minimum 10"));
+  T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n max_response_size "
+                               "= \"1m\"; }; };\n",
+                      3,
+                      "operators.omantel.max_response_size: 1048576 is "
+                      "above the maximum 262144"));
+  T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n "
+                               "breaker_failures = 4294967297; }; };\n",
+                      3,
+                      "operators.omantel.breaker_failures: 4294967297 is "
+                      "above the maximum 1000"));
+  T_ASSERT(expect_err(TLS_KEYS "operators: {\n numbering_plan = \"\"; };\n", 3,
+                      "operators.numbering_plan: must not be empty"));
+  /* the password never appears in a message */
+  T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n ap_pwd = "
+                               "\"hunter\\t2\"; }; };\n",
+                      3,
+                      "operators.omantel.ap_pwd: (the secret value) "
+                      "contains a control character"));
+  T_ASSERT(strstr(errbuf, "hunter") == NULL);
+  {
+    char pwd[200], text[400];
+    memset(pwd, 'p', 129);
+    pwd[129] = '\0';
+    snprintf(text, sizeof(text),
+             TLS_KEYS "operators: { omantel: {\n ap_pwd = \"%s\"; }; };\n",
+             pwd);
+    T_ASSERT(
+        expect_err(text, 3, "operators.omantel.ap_pwd: longer than 128 bytes"));
+    T_ASSERT(strstr(errbuf, "ppp") == NULL);
+  }
+}
+
 int main(void) {
   char tmpl[] = "/tmp/gw_config_test.XXXXXX";
 
@@ -880,6 +1038,9 @@ int main(void) {
   T_RUN(t_failure_contract);
   T_RUN(t_include);
   T_RUN(t_pki_strings);
+  T_RUN(t_operators_defaults);
+  T_RUN(t_operators_set);
+  T_RUN(t_operators_errors);
   cleanup();
   return T_DONE();
 }
