@@ -69,6 +69,31 @@ static void fail(ctl *c, const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
+/* Refuses arguments left after the options. Returns EX_DONE or EX_USAGE. */
+static int no_extra_args(ctl *c, int argc, char **argv) {
+  if (optind < argc) {
+    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
+         c->cmd);
+    return EX_USAGE;
+  }
+  return EX_DONE;
+}
+
+/* Requires a well-formed --msisdn. Returns EX_DONE or EX_USAGE. */
+static int need_msisdn(ctl *c, const char *msisdn) {
+  char why[160];
+
+  if (!msisdn) {
+    fail(c, "missing --msisdn (see mpkictl %s --help)", c->cmd);
+    return EX_USAGE;
+  }
+  if (gw_sub_check_msisdn(msisdn, why, sizeof(why)) != GW_OK) {
+    fail(c, "--msisdn: %s", why);
+    return EX_USAGE;
+  }
+  return EX_DONE;
+}
+
 /* ---- shared steps ------------------------------------------------------- */
 
 static const char *default_config(void) {
@@ -250,9 +275,7 @@ static int no_options(ctl *c, int argc, char **argv) {
     }
     return bad_option(c, argv, optopt);
   }
-  if (optind < argc) {
-    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
-         c->cmd);
+  if (no_extra_args(c, argc, argv) != EX_DONE) {
     return EX_USAGE;
   }
   return -1;
@@ -572,9 +595,7 @@ static int cmd_sim_provision(ctl *c, int argc, char **argv) {
       return bad_option(c, argv, optopt);
     }
   }
-  if (optind < argc) {
-    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
-         c->cmd);
+  if (no_extra_args(c, argc, argv) != EX_DONE) {
     return EX_USAGE;
   }
   if (csv) {
@@ -675,9 +696,7 @@ static int cmd_sim_list(ctl *c, int argc, char **argv) {
       return bad_option(c, argv, optopt);
     }
   }
-  if (optind < argc) {
-    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
-         c->cmd);
+  if (no_extra_args(c, argc, argv) != EX_DONE) {
     return EX_USAGE;
   }
   if (civil && gw_sub_check_civil_id(civil, why, sizeof(why)) != GW_OK) {
@@ -751,7 +770,7 @@ static int cmd_sim_show(ctl *c, int argc, char **argv) {
       {"help", no_argument, NULL, OPT_HELP},
       {NULL, 0, NULL, 0}};
   const char *msisdn = NULL;
-  char why[256], t1[32], t2[32], sans[512];
+  char t1[32], t2[32], sans[512];
   gw_store_sub *s = NULL;
   int opt, cert = 0, rv;
   X509 *x;
@@ -770,17 +789,8 @@ static int cmd_sim_show(ctl *c, int argc, char **argv) {
       return bad_option(c, argv, optopt);
     }
   }
-  if (optind < argc) {
-    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
-         c->cmd);
-    return EX_USAGE;
-  }
-  if (!msisdn) {
-    fail(c, "missing --msisdn (see mpkictl %s --help)", c->cmd);
-    return EX_USAGE;
-  }
-  if (gw_sub_check_msisdn(msisdn, why, sizeof(why)) != GW_OK) {
-    fail(c, "--msisdn: %s", why);
+  if (no_extra_args(c, argc, argv) != EX_DONE ||
+      need_msisdn(c, msisdn) != EX_DONE) {
     return EX_USAGE;
   }
   rv = load_config(c);
@@ -854,7 +864,7 @@ static int cmd_cert_revoke(ctl *c, int argc, char **argv) {
       {NULL, 0, NULL, 0}};
   const char *msisdn = NULL, *reason_arg = NULL;
   gw_pki_reason reason = GW_PKI_REASON_NONE;
-  char why[256], err[1024], when_s[32];
+  char err[1024], when_s[32];
   time_t now = time(NULL);
   int opt, rv, already = 0;
   gw_store_sub *s;
@@ -873,17 +883,8 @@ static int cmd_cert_revoke(ctl *c, int argc, char **argv) {
       return bad_option(c, argv, optopt);
     }
   }
-  if (optind < argc) {
-    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
-         c->cmd);
-    return EX_USAGE;
-  }
-  if (!msisdn) {
-    fail(c, "missing --msisdn (see mpkictl %s --help)", c->cmd);
-    return EX_USAGE;
-  }
-  if (gw_sub_check_msisdn(msisdn, why, sizeof(why)) != GW_OK) {
-    fail(c, "--msisdn: %s", why);
+  if (no_extra_args(c, argc, argv) != EX_DONE ||
+      need_msisdn(c, msisdn) != EX_DONE) {
     return EX_USAGE;
   }
   if (reason_arg && gw_pki_reason_parse(reason_arg, &reason) != GW_OK) {
@@ -1043,9 +1044,7 @@ static int cmd_cert_check(ctl *c, int argc, char **argv) {
       return bad_option(c, argv, optopt);
     }
   }
-  if (optind < argc) {
-    fail(c, "unexpected argument '%s' (see mpkictl %s --help)", argv[optind],
-         c->cmd);
+  if (no_extra_args(c, argc, argv) != EX_DONE) {
     return EX_USAGE;
   }
   if (!msisdn == !cert_path) {
