@@ -7,8 +7,12 @@
 #include "harness.h"
 
 /* Distinct handlers, so that a test can tell which route was chosen. */
-static void h_a(struct gw_exch *x) { (void)x; }
-static void h_b(struct gw_exch *x) { (void)x; }
+static void h_a(struct gw_exch *x) {
+  (void)x;
+}
+static void h_b(struct gw_exch *x) {
+  (void)x;
+}
 
 static gw_router *new_router(void) {
   gw_router *r = NULL;
