@@ -115,7 +115,8 @@ format-check:
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
-	  --suppress=missingIncludeSystem -Igateway gateway
+	  --suppress=missingIncludeSystem -Igateway -Ipkcs11 -Ioperators \
+	  gateway pkcs11 operators
 
 clean:
 	rm -rf build

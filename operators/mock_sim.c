@@ -318,8 +318,13 @@ static int build_cms(const uint8_t *cert_der, size_t cert_len,
   if (!cms) {
     goto done;
   }
-  for (const unsigned char *c = chain_der, *end = chain_der + chain_len;
-       chain_der && c < end;) {
+  /* No chain: no pointer arithmetic on NULL either. */
+  if (!chain_der) {
+    chain_len = 0;
+  }
+  for (const unsigned char *c = chain_der,
+                           *end = chain_der ? chain_der + chain_len : NULL;
+       c && c < end;) {
     X509 *ca = d2i_X509(NULL, &c, (long)(end - c));
     int added;
     if (!ca) {
