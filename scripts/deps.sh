@@ -10,6 +10,8 @@ packages=(
   libhttp-parser-dev libconfig-dev libsqlite3-dev
   # PKCS#11: libp11 over a real module (SoftHSM 2), pkcs11-tool for checks
   libp11-dev libp11-kit-dev softhsm2 opensc
+  # openssl's PKCS#11 engine: tests forge a stale CRL with the CA's token key
+  libengine-pkcs11-openssl
   # operators: ETSI TS 102 204 over SOAP (libxml2) and xmllint for schema checks
   libxml2-dev libxml2-utils
   # run and demo set-up
