@@ -81,8 +81,9 @@ $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o $(TEST_SUPPORT_OBJS) $(
 
 $(BUILD)/tests/unit/%_test.o: CFLAGS += -Itests
 $(BUILD)/tests/support/%.o: CFLAGS += -Itests
+$(BUILD)/tests/bench/%.o: CFLAGS += -Itests
 
-$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/libgw.a
+$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(TEST_SUPPORT_OBJS) $(BUILD)/libgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/fuzz/%_replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libgw.a

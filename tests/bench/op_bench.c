@@ -43,6 +43,7 @@
 #include "mss_soap.h"
 #include "op_adapter.h"
 #include "p11.h"
+#include "support/t_demo.h"
 
 #define AP_ID "http://mpkigw.bench/ap"
 #define AP_PWD "bench-secret"
@@ -58,81 +59,12 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  int rc;
-
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  rc = system(cmd);
-  if (rc != 0) {
-    fprintf(stderr, "op_bench: failed (%d): %.300s\n", rc, cmd);
-  }
-  return rc;
-}
-
-static int write_text(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  if (!f) {
-    return -1;
-  }
-  fputs(text, f);
-  return fclose(f);
-}
-
-static int free_port(void) {
-  struct sockaddr_in a;
-  socklen_t al = sizeof(a);
-  int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &al) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  if (fd >= 0) {
-    close(fd);
-  }
-  return port;
-}
-
+/* The private PKI: |nsims| SIMs that approve at once. */
 static int setup_pki(int nsims) {
-  char path[PATH_MAX + 64], text[PATH_MAX + 1024], *csv;
   size_t off = 0, cap = 64 + (size_t)nsims * 96;
-  const char *cwd = getenv("PWD");
+  char *csv = malloc(cap);
+  int rv;
 
-  snprintf(path, sizeof(path), "%s/tokens", dir);
-  mkdir(path, 0700);
-  snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-  snprintf(text, sizeof(text),
-           "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
-           "log.level = ERROR\nslots.removable = false\n",
-           dir);
-  if (write_text(path, text) != 0) {
-    return -1;
-  }
-  snprintf(path, sizeof(path), "%s/mpkigw.conf", dir);
-  snprintf(text, sizeof(text),
-           "tls: { certificate = \"none.pem\"; private_key = \"none.key\"; };\n"
-           "log: { level = \"warn\"; };\n"
-           "store: { path = \"mpkigw.db\"; };\n"
-           "pkcs11: { softhsm_conf = \"softhsm2.conf\"; };\n"
-           "pki: { dir = \"pki\"; crl = \"pki/crl.pem\"; };\n"
-           "operators: {\n"
-           "  numbering_plan = \"%s/configs/numbering-plan.conf\";\n"
-           "  portability = \"\";\n"
-           "  omantel: { ap_id = \"" AP_ID "\"; ap_pwd = \"" AP_PWD "\"; };\n"
-           "};\n",
-           cwd ? cwd : ".");
-  if (write_text(path, text) != 0) {
-    return -1;
-  }
-  csv = malloc(cap);
   if (!csv) {
     return -1;
   }
@@ -143,94 +75,23 @@ static int setup_pki(int nsims) {
                             "+968992%05d,2%07d,Bench %d,omantel,,,approve:0\n",
                             i, i, i);
   }
-  snprintf(path, sizeof(path), "%s/sims.csv", dir);
-  if (write_text(path, csv) != 0) {
-    free(csv);
-    return -1;
-  }
+  rv = t_demo_pki(dir, build, csv, AP_ID, AP_PWD);
   free(csv);
-  if (sh("cd '%s' && SOFTHSM2_CONF=/nonexistent timeout 120 '%s/mpkictl' "
-         "--config mpkigw.conf ca init >ctl.log 2>&1",
-         dir, build) != 0 ||
-      sh("cd '%s' && SOFTHSM2_CONF=/nonexistent timeout 600 '%s/mpkictl' "
-         "--config mpkigw.conf sim provision --csv sims.csv >>ctl.log 2>&1",
-         dir, build) != 0) {
-    sh("tail -n 5 '%s/ctl.log' >&2", dir);
-    return -1;
-  }
-  return 0;
+  return rv;
 }
 
 static int start_mock(void) {
-  char conf[PATH_MAX + 32], logp[PATH_MAX + 32], exe[PATH_MAX + 32], text[2048],
-      cmd[256];
-
-  mock_port = free_port();
-  snprintf(conf, sizeof(conf), "%s/mssp-mock.conf", dir);
-  snprintf(text, sizeof(text),
-           "gateway_config = \"mpkigw.conf\";\n"
-           "gateway_ap = true;\n"
-           "state_dir = \"mock-state\";\n"
-           "omantel: { listen = \"127.0.0.1:%d\"; };\n"
-           "transactions: { keep_done_s = 5; max_transactions = 1000000; };\n"
-           "sims: { pool_threads = 2; };\n"
-           "log: { level = \"warn\"; file = \"mock.log\"; access = false; };\n"
-           "application_providers = ( { ap_id = \"http://demo_ap\"; ap_pwd "
-           "= \"demo\"; } );\n",
-           mock_port);
-  if (write_text(conf, text) != 0) {
-    return -1;
-  }
-  snprintf(logp, sizeof(logp), "%s/mock.out", dir);
-  snprintf(exe, sizeof(exe), "%s/mssp-mock", build);
-  mock_pid = fork();
-  if (mock_pid == 0) {
-    int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    setenv("SOFTHSM2_CONF", "/nonexistent", 1);
-    execl(exe, exe, "--operator", "omantel", "--config", conf, (char *)NULL);
-    _exit(127);
-  }
-  if (mock_pid < 0) {
-    return -1;
-  }
-  snprintf(cmd, sizeof(cmd),
-           "curl -s -o /dev/null -f --max-time 1 "
-           "http://127.0.0.1:%d/healthz",
-           mock_port);
-  for (int i = 0; i < 200; i++) {
-    int st;
-    if (system(cmd) == 0) {
-      return 0;
-    }
-    if (waitpid(mock_pid, &st, WNOHANG) == mock_pid) {
-      mock_pid = 0;
-      break;
-    }
-    usleep(50000);
-  }
-  sh("tail -n 5 '%s' >&2", logp);
-  return -1;
+  return t_mock_start(dir, build,
+                      "transactions: { keep_done_s = 5; "
+                      "max_transactions = 1000000; };\n"
+                      "sims: { pool_threads = 2; };",
+                      &mock_port, &mock_pid);
 }
 
 static void cleanup(void) {
-  if (mock_pid > 0) {
-    int st;
-    kill(mock_pid, SIGTERM);
-    for (int i = 0; i < 150 && waitpid(mock_pid, &st, WNOHANG) == 0; i++) {
-      usleep(20000);
-    }
-    if (waitpid(mock_pid, &st, WNOHANG) == 0) {
-      kill(mock_pid, SIGKILL);
-      waitpid(mock_pid, &st, 0);
-    }
-    mock_pid = 0;
-  }
+  t_mock_stop(&mock_pid);
   if (dir[0] && !getenv("KEEP_TMP")) {
-    sh("rm -rf '%s'", dir);
+    t_sh("rm -rf '%s'", dir);
   }
 }
 
@@ -427,7 +288,7 @@ static double raw_sign_rate(double seconds) {
            "directories.tokendir = %s\nobjectstore.backend = file\n"
            "log.level = ERROR\nslots.removable = false\n",
            tdir);
-  if (write_text(conf, text) != 0) {
+  if (t_write_text(conf, text) != 0) {
     return -1;
   }
   setenv("SOFTHSM2_CONF", conf, 1);

@@ -40,6 +40,7 @@
 #include "op_breaker.h"
 #include "op_fakesrv.h" /* fs_now_ms */
 #include "support/t_child.h"
+#include "support/t_demo.h"
 
 #define AP_ID "http://mpkigw.test/ap"
 #define AP_PWD "gw-test-secret-4711"
@@ -52,49 +53,6 @@ static pid_t mock_pid;
 
 /* ---- set-up
  * ------------------------------------------------------------------------- */
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  int rc;
-
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  rc = system(cmd);
-  if (rc != 0) {
-    printf("# command failed (%d): %.300s\n", rc, cmd);
-  }
-  return rc;
-}
-
-static int write_text(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  if (!f) {
-    return -1;
-  }
-  fputs(text, f);
-  return fclose(f);
-}
-
-static int free_port(void) {
-  struct sockaddr_in a;
-  socklen_t al = sizeof(a);
-  int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &al) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  if (fd >= 0) {
-    close(fd);
-  }
-  return port;
-}
 
 static const char SIMS[] =
     "msisdn,civil_id,name,operator,pin,puk,behaviour\n"
@@ -110,147 +68,32 @@ static const char SIMS[] =
     "+96899000013,10000013,Slow Approver,omantel,,,approve:1500\n"
     "+96899000014,10000014,Wrong Pin,omantel,,,wrong_pin:20\n";
 
-/* Writes the gateway config of the private PKI (what mpkictl and the mock
- * read). */
-static int write_gw_conf(void) {
-  char text[4096];
-
-  snprintf(gwconf, sizeof(gwconf), "%s/mpkigw.conf", dir);
-  snprintf(text, sizeof(text),
-           "tls: { certificate = \"none.pem\"; private_key = \"none.key\"; };\n"
-           "log: { level = \"warn\"; };\n"
-           "store: { path = \"mpkigw.db\"; };\n"
-           "pkcs11: { module = \"/usr/lib/softhsm/libsofthsm2.so\";\n"
-           "  softhsm_conf = \"softhsm2.conf\"; };\n"
-           "pki: { dir = \"pki\"; ca_token = \"mpki-ca\"; pin_file = "
-           "\"token-pins\";\n"
-           "  crl = \"pki/crl.pem\"; };\n"
-           "gateway_keys: { dir = \"keys\"; };\n"
-           "operators: {\n"
-           "  numbering_plan = \"%s/configs/numbering-plan.conf\";\n"
-           "  portability = \"\";\n"
-           "  omantel: { ap_id = \"" AP_ID "\"; ap_pwd = \"" AP_PWD "\"; };\n"
-           "};\n",
-           getenv("PWD") ? getenv("PWD") : ".");
-  return write_text(gwconf, text);
-}
-
+/* The private PKI: the SIMs above, +96899000004 revoked, the CRL out. */
 static int make_pki(void) {
-  char path[PATH_MAX + 64], text[PATH_MAX + 200];
-
-  snprintf(path, sizeof(path), "%s/tokens", dir);
-  if (mkdir(path, 0700) != 0) {
-    return -1;
-  }
-  snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-  snprintf(text, sizeof(text),
-           "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
-           "log.level = ERROR\nslots.removable = false\n",
-           dir);
-  if (write_text(path, text) != 0 || write_gw_conf() != 0) {
-    return -1;
-  }
-  snprintf(path, sizeof(path), "%s/sims.csv", dir);
-  if (write_text(path, SIMS) != 0) {
-    return -1;
-  }
-  if (sh("cd '%s' && SOFTHSM2_CONF=/nonexistent timeout 120 '%s/mpkictl' "
-         "--config mpkigw.conf ca init >ctl.log 2>&1",
-         dir, build) != 0 ||
-      sh("cd '%s' && SOFTHSM2_CONF=/nonexistent timeout 300 '%s/mpkictl' "
-         "--config mpkigw.conf sim provision --csv sims.csv >>ctl.log 2>&1",
-         dir, build) != 0 ||
-      sh("cd '%s' && SOFTHSM2_CONF=/nonexistent timeout 60 '%s/mpkictl' "
-         "--config mpkigw.conf cert revoke --msisdn +96899000004 --reason "
-         "keyCompromise >>ctl.log 2>&1",
-         dir, build) != 0 ||
-      sh("cd '%s' && SOFTHSM2_CONF=/nonexistent timeout 60 '%s/mpkictl' "
-         "--config mpkigw.conf crl publish >>ctl.log 2>&1",
-         dir, build) != 0) {
-    sh("tail -n 5 '%s/ctl.log' | sed 's/^/# /'", dir);
+  snprintf(gwconf, sizeof(gwconf), "%s/mpkigw.conf", dir);
+  if (t_demo_pki(dir, build, SIMS, AP_ID, AP_PWD) != 0 ||
+      t_mpkictl(dir, build, 60,
+                "cert revoke --msisdn +96899000004 --reason keyCompromise") !=
+          0 ||
+      t_mpkictl(dir, build, 60, "crl publish") != 0) {
+    t_sh("tail -n 5 '%s/ctl.log' | sed 's/^/# /'", dir);
     return -1;
   }
   return 0;
 }
 
-static int http_ok(int port, const char *path) {
-  char cmd[256];
-
-  snprintf(cmd, sizeof(cmd),
-           "curl -s -o /dev/null --max-time 1 -f 'http://127.0.0.1:%d%s' "
-           "2>/dev/null",
-           port, path);
-  return system(cmd) == 0;
-}
-
-/* Starts the mock (control endpoint on) and waits for /healthz, at most
- * 10 s. */
+/* Starts the mock (control endpoint on) and waits for /healthz. */
 static int start_mock(void) {
-  char mconf[PATH_MAX + 32], logp[PATH_MAX + 32], text[2048],
-      exe[PATH_MAX + 32];
-
-  mock_port = free_port();
-  snprintf(mconf, sizeof(mconf), "%s/mssp-mock.conf", dir);
-  snprintf(text, sizeof(text),
-           "gateway_config = \"mpkigw.conf\";\n"
-           "gateway_ap = true;\n"
-           "state_dir = \"mock-state\";\n"
-           "omantel: { listen = \"127.0.0.1:%d\"; };\n"
-           "transactions: { default_timeout_s = 60; keep_done_s = 60; };\n"
-           "control: { enabled = true; };\n"
-           "server: { shutdown_grace_ms = 500; };\n"
-           "log: { level = \"warn\"; file = \"mock.log\"; access = false; };\n"
-           "application_providers = ( { ap_id = \"http://demo_ap\"; ap_pwd "
-           "= \"demo\"; } );\n",
-           mock_port);
-  if (write_text(mconf, text) != 0) {
-    return -1;
-  }
-  snprintf(logp, sizeof(logp), "%s/mock.out", dir);
-  snprintf(exe, sizeof(exe), "%s/mssp-mock", build);
-  mock_pid = fork();
-  if (mock_pid == 0) {
-    int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    setenv("SOFTHSM2_CONF", "/nonexistent", 1);
-    execl(exe, exe, "--operator", "omantel", "--config", mconf, (char *)NULL);
-    _exit(127);
-  }
-  if (mock_pid < 0) {
-    return -1;
-  }
-  for (int i = 0; i < 200; i++) {
-    int st;
-    if (http_ok(mock_port, "/healthz")) {
-      return 0;
-    }
-    if (waitpid(mock_pid, &st, WNOHANG) == mock_pid) {
-      mock_pid = 0;
-      break;
-    }
-    usleep(50000);
-  }
-  sh("tail -n 5 '%s' | sed 's/^/# /'", logp);
-  return -1;
+  return t_mock_start(dir, build,
+                      "transactions: { default_timeout_s = 60; "
+                      "keep_done_s = 60; };\n"
+                      "control: { enabled = true; };\n"
+                      "server: { shutdown_grace_ms = 500; };",
+                      &mock_port, &mock_pid);
 }
 
 static void stop_mock(void) {
-  if (mock_pid > 0) {
-    int st;
-    kill(mock_pid, SIGCONT);
-    kill(mock_pid, SIGTERM);
-    for (int i = 0; i < 100 && waitpid(mock_pid, &st, WNOHANG) == 0; i++) {
-      usleep(20000);
-    }
-    if (waitpid(mock_pid, &st, WNOHANG) == 0) {
-      kill(mock_pid, SIGKILL);
-      waitpid(mock_pid, &st, 0);
-    }
-    mock_pid = 0;
-  }
+  t_mock_stop(&mock_pid);
 }
 
 /* ---- the gateway side
@@ -734,7 +577,7 @@ static void cleanup(void) {
   }
   stop_mock();
   if (dir[0] && !getenv("KEEP_TMP")) {
-    sh("rm -rf '%s'", dir);
+    t_sh("rm -rf '%s'", dir);
   }
 }
 
