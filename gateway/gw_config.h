@@ -12,6 +12,33 @@
 
 #include "gw_log.h"
 
+/* One operator's adapter settings (operators.<name>.*; docs/operators.md).
+ * Omantel and Ooredoo have the same keys; the notify_* ones are used by
+ * adapters that take server-to-server notifications (Ooredoo). */
+typedef struct gw_op_config {
+  char *url;     /* the MSSP's base URL (Omantel: + "/MSS_SignaturePort",
+                    ...) or its one endpoint (Ooredoo: /rest/service) */
+  char *ap_id;   /* AP_ID (a URI), "" = adapter not configured */
+  char *ap_pwd;  /* AP_PWD: a secret, wiped on free, never shown */
+  int poll_first_ms;       /* first MSS_StatusQuery after accept */
+  int poll_interval_ms;    /* then every so many ms */
+  int timeout_s;           /* TimeOut sent with each request */
+  int connect_timeout_ms;
+  int http_timeout_ms;     /* one HTTP exchange, connect included */
+  size_t max_response;     /* response body cap, bytes */
+  int status_retries;      /* failed status queries in a row tolerated */
+  int breaker_failures;    /* failures in a row that open the breaker,
+                              0 = no breaker */
+  int breaker_cooldown_ms; /* open time before a probe */
+  char *notify_url;        /* where the MSSP POSTs our notifications (told
+                              to the MSSP out of band); "" = no
+                              notifications: poll */
+  char *notify_secret;     /* HMAC key of the notifications (secret) */
+  int notify_overdue_ms;   /* no notification this long after accept:
+                              poll as well */
+  int notify_max_skew_s;   /* |now - t| allowed in X-MSS-Signature */
+} gw_op_config;
+
 typedef struct gw_config {
   char *path; /* the file it was read from (absolute) */
 
@@ -79,21 +106,8 @@ typedef struct gw_config {
   char *op_portability;      /* operators.portability, "" = none */
   int op_max_conns_per_host; /* operators.max_connections_per_host, per
                                 worker thread */
-  /* operators.omantel: ETSI TS 102 204 over SOAP 1.2 */
-  char *op_omantel_url;    /* base URL; + "/MSS_SignaturePort", ... */
-  char *op_omantel_ap_id;  /* AP_ID (a URI), "" = adapter not configured */
-  char *op_omantel_ap_pwd; /* AP_PWD: a secret, wiped on free, never shown */
-  int op_omantel_poll_first_ms;    /* first MSS_StatusQuery after accept */
-  int op_omantel_poll_interval_ms; /* then every so many ms */
-  int op_omantel_timeout_s;        /* TimeOut sent with each request */
-  int op_omantel_connect_timeout_ms;
-  int op_omantel_http_timeout_ms;     /* one HTTP exchange, connect included */
-  size_t op_omantel_max_response;     /* response body cap, bytes */
-  int op_omantel_status_retries;      /* failed status queries in a row
-                                         tolerated */
-  int op_omantel_breaker_failures;    /* failures in a row that open the
-                                         breaker, 0 = no breaker */
-  int op_omantel_breaker_cooldown_ms; /* open time before a probe */
+  gw_op_config op_omantel; /* operators.omantel: SOAP 1.2, polling */
+  gw_op_config op_ooredoo; /* operators.ooredoo: JSON, notifications */
 } gw_config;
 
 /* Reads and validates |path|. On success stores a new config in |*out| and

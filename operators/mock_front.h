@@ -53,6 +53,9 @@ const char *mock_inject_name(mock_inject m);
  * on the worker thread only. */
 typedef struct mock_app {
   mock_mssp *engine;
+  struct mock_handset *handset; /* the virtual handsets (mock_handset.h) */
+  struct mock_notify *notify;   /* Ooredoo: notifications (mock_notify.h);
+                                   NULL for Omantel */
   const char *operator_name; /* "omantel" */
   mock_inject inject;
   int inject_arg; /* ms for slow, bytes for oversized, status for

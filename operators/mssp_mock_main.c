@@ -27,6 +27,7 @@
 #include "gw_store.h"
 #include "mock_config.h"
 #include "mock_front.h"
+#include "mock_handset.h"
 #include "mock_mssp.h"
 #include "mock_sim.h"
 #include "mss_soap.h"
@@ -86,6 +87,14 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg) {
   event_base_loopbreak(m->base);
 }
 
+/* Engine hooks (on the worker's loop): the handset pages follow every
+ * change of a phone. */
+static void on_change(void *arg, const char *msisdn) {
+  mock_app *app = arg;
+
+  mock_handset_changed(app->handset, msisdn);
+}
+
 /* The engine: this operator's settings, APs, SIM bank, registry. */
 static int engine_new(mock_main *m, mock_operator op, char *err,
                       size_t errlen) {
@@ -116,6 +125,8 @@ static int engine_new(mock_main *m, mock_operator op, char *err,
   ec.wrong_pin = m->cfg->wrong_pin;
   ec.pool_threads = m->cfg->pool_threads;
   ec.sims = m->sims;
+  ec.on_change = on_change;
+  ec.hook_arg = &m->app;
   /* The issuing CA travels in every CMS, so that a verifier holding only
    * the root builds the chain (openssl cms -verify -CAfile root-ca.pem). */
   if (snprintf(chain, sizeof(chain), "%s/issuing-ca.pem", m->gwcfg->pki_dir) <
@@ -189,6 +200,7 @@ static int server_new(mock_main *m, mock_operator op, char *err,
   }
   rv = gw_router_new(&m->router);
   rv = rv ? rv : mock_front_routes(m->router, m->cfg->control_enabled);
+  rv = rv ? rv : mock_handset_routes(m->router);
   if (rv == GW_OK && op == MOCK_OP_OMANTEL) {
     rv = mock_omantel_routes(m->router);
   }
@@ -203,6 +215,7 @@ static int server_new(mock_main *m, mock_operator op, char *err,
 
 static void main_free(mock_main *m) {
   gw_server_del(m->server); /* after the engine: its events are on a worker */
+  mock_handset_del(m->app.handset); /* after the server: parked polls */
   gw_router_del(m->router);
   mock_sims_del(m->sims);
   p11_module_del(m->mod);
@@ -294,10 +307,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   /* The gateway's own AP at this operator, when it has one. */
-  if (m.cfg->gateway_ap && op == MOCK_OP_OMANTEL && m.gwcfg->op_omantel_ap_id &&
-      m.gwcfg->op_omantel_ap_id[0] &&
-      mock_config_add_ap(m.cfg, m.gwcfg->op_omantel_ap_id,
-                         m.gwcfg->op_omantel_ap_pwd ? m.gwcfg->op_omantel_ap_pwd
+  if (m.cfg->gateway_ap && op == MOCK_OP_OMANTEL && m.gwcfg->op_omantel.ap_id &&
+      m.gwcfg->op_omantel.ap_id[0] &&
+      mock_config_add_ap(m.cfg, m.gwcfg->op_omantel.ap_id,
+                         m.gwcfg->op_omantel.ap_pwd ? m.gwcfg->op_omantel.ap_pwd
                                                     : "") != GW_OK) {
     fprintf(stderr, "mssp-mock: cannot add the gateway's AP\n");
     main_free(&m);
@@ -319,6 +332,10 @@ int main(int argc, char **argv) {
   rv = mock_sims_new(&m.sims, m.mod, m.cfg->state_dir, err, sizeof(err));
   if (rv != GW_OK) {
     fprintf(stderr, "mssp-mock: %s\n", err);
+    goto done;
+  }
+  if (mock_handset_new(&m.app.handset) != GW_OK) {
+    fprintf(stderr, "mssp-mock: out of memory\n");
     goto done;
   }
   rv = engine_new(&m, op, err, sizeof(err));

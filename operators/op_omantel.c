@@ -788,8 +788,8 @@ static int om_receipt_send(op_adapter *a, op_http *http,
 
 static int om_create(op_adapter **out, const gw_config *cfg, char *err,
                      size_t errlen) {
-  op_breaker_config bc = {cfg->op_omantel_breaker_failures,
-                          cfg->op_omantel_breaker_cooldown_ms, 1};
+  op_breaker_config bc = {cfg->op_omantel.breaker_failures,
+                          cfg->op_omantel.breaker_cooldown_ms, 1};
   om_adapter *om = calloc(1, sizeof(*om));
   int rv;
 
@@ -803,31 +803,31 @@ static int om_create(op_adapter **out, const gw_config *cfg, char *err,
     free(om);
     return rv;
   }
-  if (strlen(cfg->op_omantel_ap_id) > MSS_URI_MAX ||
-      strlen(cfg->op_omantel_ap_pwd) > MSS_PWD_MAX) {
+  if (strlen(cfg->op_omantel.ap_id) > MSS_URI_MAX ||
+      strlen(cfg->op_omantel.ap_pwd) > MSS_PWD_MAX) {
     snprintf(err, errlen, "ap_id or ap_pwd too long");
     op_adapter_base_free(&om->base);
     free(om);
     return GW_ERR_CONFIG;
   }
-  om->url_sig = join(cfg->op_omantel_url, PATH_SIG);
-  om->url_status = join(cfg->op_omantel_url, PATH_STATUS);
-  om->url_receipt = join(cfg->op_omantel_url, PATH_RECEIPT);
+  om->url_sig = join(cfg->op_omantel.url, PATH_SIG);
+  om->url_status = join(cfg->op_omantel.url, PATH_STATUS);
+  om->url_receipt = join(cfg->op_omantel.url, PATH_RECEIPT);
   if (!om->url_sig || !om->url_status || !om->url_receipt) {
     snprintf(err, errlen, "out of memory");
     om->base.ops = &op_omantel_ops;
     op_omantel_ops.destroy(&om->base);
     return GW_ERR_NOMEM;
   }
-  snprintf(om->ap_id, sizeof(om->ap_id), "%s", cfg->op_omantel_ap_id);
-  snprintf(om->ap_pwd, sizeof(om->ap_pwd), "%s", cfg->op_omantel_ap_pwd);
-  om->poll_first_ms = cfg->op_omantel_poll_first_ms;
-  om->poll_interval_ms = cfg->op_omantel_poll_interval_ms;
-  om->timeout_s = cfg->op_omantel_timeout_s;
-  om->connect_timeout_ms = cfg->op_omantel_connect_timeout_ms;
-  om->http_timeout_ms = cfg->op_omantel_http_timeout_ms;
-  om->status_retries = cfg->op_omantel_status_retries;
-  om->max_response = cfg->op_omantel_max_response;
+  snprintf(om->ap_id, sizeof(om->ap_id), "%s", cfg->op_omantel.ap_id);
+  snprintf(om->ap_pwd, sizeof(om->ap_pwd), "%s", cfg->op_omantel.ap_pwd);
+  om->poll_first_ms = cfg->op_omantel.poll_first_ms;
+  om->poll_interval_ms = cfg->op_omantel.poll_interval_ms;
+  om->timeout_s = cfg->op_omantel.timeout_s;
+  om->connect_timeout_ms = cfg->op_omantel.connect_timeout_ms;
+  om->http_timeout_ms = cfg->op_omantel.http_timeout_ms;
+  om->status_retries = cfg->op_omantel.status_retries;
+  om->max_response = cfg->op_omantel.max_response;
   om->base.configured = om->ap_id[0] != '\0';
   if (!om->base.configured) {
     snprintf(om->base.why_unconfigured, sizeof(om->base.why_unconfigured),

@@ -217,11 +217,11 @@ static double run_roundtrips(int nsims, double seconds, int poll_first,
     goto out;
   }
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/soap/services", mock_port);
-  free(cfg->op_omantel_url);
-  cfg->op_omantel_url = strdup(url);
-  cfg->op_omantel_poll_first_ms = poll_first;
-  cfg->op_omantel_poll_interval_ms = poll_interval;
-  cfg->op_omantel_timeout_s = 30;
+  free(cfg->op_omantel.url);
+  cfg->op_omantel.url = strdup(url);
+  cfg->op_omantel.poll_first_ms = poll_first;
+  cfg->op_omantel.poll_interval_ms = poll_interval;
+  cfg->op_omantel.timeout_s = 30;
   if (op_registry_new(&reg, cfg, err, sizeof(err)) != GW_OK ||
       op_registry_http_new(reg, base, &b->http) != GW_OK) {
     fprintf(stderr, "op_bench: registry: %s\n", err);

@@ -867,18 +867,18 @@ static void t_operators_defaults(void) {
   snprintf(want, sizeof(want), "%s/portability.csv", tmpdir);
   T_EQ_STR(cfg->op_portability, want);
   T_EQ_INT(cfg->op_max_conns_per_host, 64);
-  T_EQ_STR(cfg->op_omantel_url, "http://127.0.0.1:9201/soap/services");
-  T_EQ_STR(cfg->op_omantel_ap_id, "");
-  T_EQ_STR(cfg->op_omantel_ap_pwd, "");
-  T_EQ_INT(cfg->op_omantel_poll_first_ms, 1000);
-  T_EQ_INT(cfg->op_omantel_poll_interval_ms, 1000);
-  T_EQ_INT(cfg->op_omantel_timeout_s, 120);
-  T_EQ_INT(cfg->op_omantel_connect_timeout_ms, 3000);
-  T_EQ_INT(cfg->op_omantel_http_timeout_ms, 10000);
-  T_EQ_INT(cfg->op_omantel_max_response, 262144);
-  T_EQ_INT(cfg->op_omantel_status_retries, 3);
-  T_EQ_INT(cfg->op_omantel_breaker_failures, 5);
-  T_EQ_INT(cfg->op_omantel_breaker_cooldown_ms, 30000);
+  T_EQ_STR(cfg->op_omantel.url, "http://127.0.0.1:9201/soap/services");
+  T_EQ_STR(cfg->op_omantel.ap_id, "");
+  T_EQ_STR(cfg->op_omantel.ap_pwd, "");
+  T_EQ_INT(cfg->op_omantel.poll_first_ms, 1000);
+  T_EQ_INT(cfg->op_omantel.poll_interval_ms, 1000);
+  T_EQ_INT(cfg->op_omantel.timeout_s, 120);
+  T_EQ_INT(cfg->op_omantel.connect_timeout_ms, 3000);
+  T_EQ_INT(cfg->op_omantel.http_timeout_ms, 10000);
+  T_EQ_INT(cfg->op_omantel.max_response, 262144);
+  T_EQ_INT(cfg->op_omantel.status_retries, 3);
+  T_EQ_INT(cfg->op_omantel.breaker_failures, 5);
+  T_EQ_INT(cfg->op_omantel.breaker_cooldown_ms, 30000);
   gw_config_del(cfg);
 
   /* the reference file: the demo's routing files beside it, no AP */
@@ -890,9 +890,9 @@ static void t_operators_defaults(void) {
                     "/configs/../configs/numbering-plan.conf") != NULL);
     T_ASSERT(strstr(cfg->op_portability,
                     "/configs/../configs/portability.csv") != NULL);
-    T_EQ_STR(cfg->op_omantel_ap_id, "");
-    T_EQ_STR(cfg->op_omantel_ap_pwd, "");
-    T_EQ_INT(cfg->op_omantel_timeout_s, 120);
+    T_EQ_STR(cfg->op_omantel.ap_id, "");
+    T_EQ_STR(cfg->op_omantel.ap_pwd, "");
+    T_EQ_INT(cfg->op_omantel.timeout_s, 120);
   }
   gw_config_del(cfg);
 }
@@ -921,18 +921,18 @@ static void t_operators_set(void) {
   T_EQ_STR(cfg->op_numbering_plan, "/etc/mpkigw/plan.conf");
   T_EQ_STR(cfg->op_portability, "");
   T_EQ_INT(cfg->op_max_conns_per_host, 2);
-  T_EQ_STR(cfg->op_omantel_url, "https://mssp.omantel.example/soap");
-  T_EQ_STR(cfg->op_omantel_ap_id, "http://mpkigw.example.om/ap");
-  T_EQ_STR(cfg->op_omantel_ap_pwd, "s3cr\xc3\xa9t");
-  T_EQ_INT(cfg->op_omantel_poll_first_ms, 0);
-  T_EQ_INT(cfg->op_omantel_poll_interval_ms, 10);
-  T_EQ_INT(cfg->op_omantel_timeout_s, 1);
-  T_EQ_INT(cfg->op_omantel_connect_timeout_ms, 100);
-  T_EQ_INT(cfg->op_omantel_http_timeout_ms, 600000);
-  T_EQ_INT(cfg->op_omantel_max_response, 4096);
-  T_EQ_INT(cfg->op_omantel_status_retries, 0);
-  T_EQ_INT(cfg->op_omantel_breaker_failures, 0);
-  T_EQ_INT(cfg->op_omantel_breaker_cooldown_ms, 3600000);
+  T_EQ_STR(cfg->op_omantel.url, "https://mssp.omantel.example/soap");
+  T_EQ_STR(cfg->op_omantel.ap_id, "http://mpkigw.example.om/ap");
+  T_EQ_STR(cfg->op_omantel.ap_pwd, "s3cr\xc3\xa9t");
+  T_EQ_INT(cfg->op_omantel.poll_first_ms, 0);
+  T_EQ_INT(cfg->op_omantel.poll_interval_ms, 10);
+  T_EQ_INT(cfg->op_omantel.timeout_s, 1);
+  T_EQ_INT(cfg->op_omantel.connect_timeout_ms, 100);
+  T_EQ_INT(cfg->op_omantel.http_timeout_ms, 600000);
+  T_EQ_INT(cfg->op_omantel.max_response, 4096);
+  T_EQ_INT(cfg->op_omantel.status_retries, 0);
+  T_EQ_INT(cfg->op_omantel.breaker_failures, 0);
+  T_EQ_INT(cfg->op_omantel.breaker_cooldown_ms, 3600000);
   gw_config_del(cfg);
 }
 

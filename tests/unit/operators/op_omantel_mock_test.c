@@ -177,15 +177,15 @@ static int env_up(env *e, void (*adjust)(gw_config *)) {
     return -1;
   }
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/soap/services", mock_port);
-  set_str(&e->cfg->op_omantel_url, url);
-  e->cfg->op_omantel_poll_first_ms = 100;
-  e->cfg->op_omantel_poll_interval_ms = 100;
-  e->cfg->op_omantel_timeout_s = 2;
-  e->cfg->op_omantel_http_timeout_ms = 1000;
-  e->cfg->op_omantel_connect_timeout_ms = 500;
-  e->cfg->op_omantel_status_retries = 2;
-  e->cfg->op_omantel_breaker_failures = 3;
-  e->cfg->op_omantel_breaker_cooldown_ms = 1000;
+  set_str(&e->cfg->op_omantel.url, url);
+  e->cfg->op_omantel.poll_first_ms = 100;
+  e->cfg->op_omantel.poll_interval_ms = 100;
+  e->cfg->op_omantel.timeout_s = 2;
+  e->cfg->op_omantel.http_timeout_ms = 1000;
+  e->cfg->op_omantel.connect_timeout_ms = 500;
+  e->cfg->op_omantel.status_retries = 2;
+  e->cfg->op_omantel.breaker_failures = 3;
+  e->cfg->op_omantel.breaker_cooldown_ms = 1000;
   if (adjust) {
     adjust(e->cfg);
   }
@@ -395,7 +395,7 @@ static void t_behaviours(void) {
 /* What the MSSP refuses: a phone already busy (406), display text that
  * does not fit the SIM (107), a wrong AP password (104). */
 static void wrong_pwd(gw_config *c) {
-  set_str(&c->op_omantel_ap_pwd, "nope");
+  set_str(&c->op_omantel.ap_pwd, "nope");
 }
 
 static void t_refusals(void) {
@@ -505,11 +505,11 @@ static void t_cancel_while_polling(void) {
 /* The mock stopped for a while (SIGSTOP): the status queries time out and
  * are asked again; it comes back and the transaction still ends signed. */
 static void slow_tune(gw_config *c) {
-  c->op_omantel_http_timeout_ms = 400;
-  c->op_omantel_poll_interval_ms = 200;
-  c->op_omantel_status_retries = 5;
-  c->op_omantel_breaker_failures = 0;
-  c->op_omantel_timeout_s = 10;
+  c->op_omantel.http_timeout_ms = 400;
+  c->op_omantel.poll_interval_ms = 200;
+  c->op_omantel.status_retries = 5;
+  c->op_omantel.breaker_failures = 0;
+  c->op_omantel.timeout_s = 10;
 }
 
 static void t_mock_slow(void) {

@@ -400,17 +400,17 @@ static void tune(gw_config *c, int port) {
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/soap/services/", port);
   set_str(&c->op_numbering_plan, "configs/numbering-plan.conf");
   set_str(&c->op_portability, "configs/portability.csv");
-  set_str(&c->op_omantel_url, url);
-  set_str(&c->op_omantel_ap_id, AP_ID);
-  set_str(&c->op_omantel_ap_pwd, AP_PWD);
-  c->op_omantel_poll_first_ms = 50;
-  c->op_omantel_poll_interval_ms = 30;
-  c->op_omantel_timeout_s = 10;
-  c->op_omantel_connect_timeout_ms = 500;
-  c->op_omantel_http_timeout_ms = 1000;
-  c->op_omantel_max_response = 64 * 1024;
-  c->op_omantel_status_retries = 2;
-  c->op_omantel_breaker_failures = 0;
+  set_str(&c->op_omantel.url, url);
+  set_str(&c->op_omantel.ap_id, AP_ID);
+  set_str(&c->op_omantel.ap_pwd, AP_PWD);
+  c->op_omantel.poll_first_ms = 50;
+  c->op_omantel.poll_interval_ms = 30;
+  c->op_omantel.timeout_s = 10;
+  c->op_omantel.connect_timeout_ms = 500;
+  c->op_omantel.http_timeout_ms = 1000;
+  c->op_omantel.max_response = 64 * 1024;
+  c->op_omantel.status_retries = 2;
+  c->op_omantel.breaker_failures = 0;
 }
 
 /* Starts the scripted MSSP (|port| 0: any) and the registry; |adjust|
@@ -994,8 +994,8 @@ static void t_slow_mssp(void) {
 }
 
 static void short_timeout(gw_config *c) {
-  c->op_omantel_timeout_s = 1;
-  c->op_omantel_poll_interval_ms = 100;
+  c->op_omantel.timeout_s = 1;
+  c->op_omantel.poll_interval_ms = 100;
 }
 
 /* An MSSP that says 504 for ever: the adapter's own deadline (TimeOut + two
@@ -1019,8 +1019,8 @@ static void t_deadline(void) {
 }
 
 static void with_breaker(gw_config *c) {
-  c->op_omantel_breaker_failures = 3;
-  c->op_omantel_breaker_cooldown_ms = 400;
+  c->op_omantel.breaker_failures = 3;
+  c->op_omantel.breaker_cooldown_ms = 400;
 }
 
 /* The MSSP down: connection refused -> operator_unavailable; after 3
@@ -1161,9 +1161,9 @@ static void t_resend_only_unsent(void) {
   op_registry_del(e.reg);
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/soap/services",
            ntohs(a.sin_port));
-  set_str(&e.cfg->op_omantel_url, url);
-  e.cfg->op_omantel_connect_timeout_ms = 300;
-  e.cfg->op_omantel_http_timeout_ms = 5000;
+  set_str(&e.cfg->op_omantel.url, url);
+  e.cfg->op_omantel.connect_timeout_ms = 300;
+  e.cfg->op_omantel.http_timeout_ms = 5000;
   {
     char err[256];
     e.http = NULL;
@@ -1264,7 +1264,7 @@ static void t_cancel(void) {
  * ------------------------------------------ */
 
 static void no_ap(gw_config *c) {
-  set_str(&c->op_omantel_ap_id, "");
+  set_str(&c->op_omantel.ap_id, "");
 }
 
 static void t_unavailable_adapters(void) {
