@@ -16,13 +16,13 @@
  * Omantel and Ooredoo have the same keys; the notify_* ones are used by
  * adapters that take server-to-server notifications (Ooredoo). */
 typedef struct gw_op_config {
-  char *url;     /* the MSSP's base URL (Omantel: + "/MSS_SignaturePort",
-                    ...) or its one endpoint (Ooredoo: /rest/service) */
-  char *ap_id;   /* AP_ID (a URI), "" = adapter not configured */
-  char *ap_pwd;  /* AP_PWD: a secret, wiped on free, never shown */
-  int poll_first_ms;       /* first MSS_StatusQuery after accept */
-  int poll_interval_ms;    /* then every so many ms */
-  int timeout_s;           /* TimeOut sent with each request */
+  char *url;            /* the MSSP's base URL (Omantel: + "/MSS_SignaturePort",
+                           ...) or its one endpoint (Ooredoo: /rest/service) */
+  char *ap_id;          /* AP_ID (a URI), "" = adapter not configured */
+  char *ap_pwd;         /* AP_PWD: a secret, wiped on free, never shown */
+  int poll_first_ms;    /* first MSS_StatusQuery after accept */
+  int poll_interval_ms; /* then every so many ms */
+  int timeout_s;        /* TimeOut sent with each request */
   int connect_timeout_ms;
   int http_timeout_ms;     /* one HTTP exchange, connect included */
   size_t max_response;     /* response body cap, bytes */
@@ -106,8 +106,8 @@ typedef struct gw_config {
   char *op_portability;      /* operators.portability, "" = none */
   int op_max_conns_per_host; /* operators.max_connections_per_host, per
                                 worker thread */
-  gw_op_config op_omantel; /* operators.omantel: SOAP 1.2, polling */
-  gw_op_config op_ooredoo; /* operators.ooredoo: JSON, notifications */
+  gw_op_config op_omantel;   /* operators.omantel: SOAP 1.2, polling */
+  gw_op_config op_ooredoo;   /* operators.ooredoo: JSON, notifications */
 } gw_config;
 
 /* Reads and validates |path|. On success stores a new config in |*out| and

@@ -13,7 +13,9 @@
 
 #include "gw_config.h"
 #include "gw_err.h"
+#include "gw_app.h"
 #include "gw_handlers.h"
+#include "gw_operators.h"
 #include "gw_log.h"
 #include "gw_router.h"
 #include "gw_server.h"
@@ -24,14 +26,7 @@
 #define MPKIGW_VERSION "0.1.0"
 #endif
 
-typedef struct app {
-  gw_config *cfg;
-  gw_store *store; /* the main thread's handle, for housekeeping */
-  gw_server *server;
-  op_registry *operators; /* routing + adapters; issue 6 sends through it */
-  struct event_base *base;
-  int store_ok;
-} app;
+typedef gw_app app; /* the handlers' context (gw_app.h) */
 
 static void usage(FILE *fp) {
   fprintf(fp,
@@ -197,7 +192,8 @@ int main(int argc, char **argv) {
     goto done;
   }
   if (gw_router_new(&router) != GW_OK ||
-      gw_handlers_register(router) != GW_OK) {
+      gw_handlers_register(router) != GW_OK ||
+      gw_operators_register(router) != GW_OK) {
     fprintf(stderr, "mpkigw: cannot build the route table\n");
     goto done;
   }

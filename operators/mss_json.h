@@ -34,11 +34,14 @@
  * message. XML attributes are JSON strings ("MajorVersion": "1",
  * "TimeOut": "80", "Value": "500"). Builders write responses with
  * "AP_PWD": "" whatever the struct holds; they write members in the order
- * above and omit absent optional ones.
+ * above and omit absent optional ones ("MSSP_ID": {} when the MSSP_ID is
+ * blank, "MobileUser": {} in a response without MSISDN). A version of 0 in
+ * the struct is written as the default: MajorVersion "1", MinorVersion
+ * MSS_JSON_MINOR_VERSION.
  *
  * Parsers are strict on types and lenient on extras: a member of the wrong
- * JSON type (a number where a string is due, an array where an object is)
- * is 101 WRONG_PARAM naming the member; unknown members are ignored;
+ * JSON type (a number where a string is due, an array where an object is,
+ * null) is 101 WRONG_PARAM naming the member; unknown members are ignored;
  * duplicate keys, invalid UTF-8, a NUL inside a string, input over
  * MSS_JSON_MAX_INPUT or nested deeper than MSS_JSON_MAX_DEPTH are refused.
  *
@@ -51,7 +54,8 @@
  *                    INCOMPATIBLE_INTERFACE (not JSON, not an object, not
  *                    exactly one root member, another message than the one
  *                    expected, MajorVersion != "1"), Sender 102
- *                    MISSING_PARAM (a required member absent), Sender 101
+ *                    MISSING_PARAM (a required member absent; AP_ID or a
+ *                    request's MSISDN empty), Sender 101
  *                    WRONG_PARAM (wrong type, malformed or over its cap:
  *                    NCName, dateTime, integer, MessagingMode, base64),
  *                    Sender 103 WRONG_DATA_LENGTH (a data element over
@@ -83,8 +87,9 @@
 #define MSS_JSON_MINOR_VERSION 2
 
 /* Which message |json| holds (the root member's name): MSS_MSG_* or
- * MSS_MSG_FAULT; MSS_MSG_NONE for an unknown name. Returns GW_OK,
- * GW_ERR_INVALID (not JSON, not an object with exactly one member),
+ * MSS_MSG_FAULT; MSS_MSG_NONE for an unknown name (still GW_OK). Returns
+ * GW_OK, GW_ERR_INVALID (not JSON, not an object with exactly one member,
+ * or refused as the parsers refuse it: duplicate keys, NUL, too deep),
  * GW_ERR_TOO_LARGE, GW_ERR_NOMEM. */
 int mss_json_peek(const char *json, size_t n, mss_msg *type);
 
@@ -101,13 +106,11 @@ int mss_json_build_status_req(const mss_status_req *req, gw_buf *out);
 int mss_json_parse_status_req(const char *json, size_t n, mss_status_req *out,
                               mss_fault *fault_on_error);
 int mss_json_build_status_resp(const mss_status_resp *resp, gw_buf *out);
-int mss_json_parse_status_resp(const char *json, size_t n,
-                               mss_status_resp *out,
+int mss_json_parse_status_resp(const char *json, size_t n, mss_status_resp *out,
                                mss_fault *fault_on_error);
 
 int mss_json_build_receipt_req(const mss_receipt_req *req, gw_buf *out);
-int mss_json_parse_receipt_req(const char *json, size_t n,
-                               mss_receipt_req *out,
+int mss_json_parse_receipt_req(const char *json, size_t n, mss_receipt_req *out,
                                mss_fault *fault_on_error);
 int mss_json_build_receipt_resp(const mss_receipt_resp *resp, gw_buf *out);
 int mss_json_parse_receipt_resp(const char *json, size_t n,
@@ -117,11 +120,11 @@ int mss_json_parse_receipt_resp(const char *json, size_t n,
 /* {"Fault": ...} as above ("Detail" only when f->detail is not empty;
  * "Reason" mss_status_name(subcode) when f->reason is empty).
  * mss_json_parse_fault: code from Code.Value ("Sender"/"Receiver", also
- * "env:Sender"/"soap:Receiver"), subcode from SubCode.Value "_NNN" (any
- * prefix before the underscore), reason, detail (cut at
- * MSS_FAULT_DETAIL_MAX on a UTF-8 boundary). Returns GW_OK, GW_ERR_INVALID
- * (not a Fault document, no Code.Value), GW_ERR_TOO_LARGE, GW_ERR_NOMEM;
- * subcode 0 when there is no numeric one. */
+ * "env:Sender"/"soap:Receiver"), subcode from SubCode.Value (also
+ * "Subcode") "_NNN" (any prefix before the underscore), reason and detail
+ * when they are strings (cut at MSS_FAULT_DETAIL_MAX on a UTF-8 boundary).
+ * Returns GW_OK, GW_ERR_INVALID (not a Fault document, no Code.Value),
+ * GW_ERR_TOO_LARGE, GW_ERR_NOMEM; subcode 0 when there is no numeric one. */
 int mss_json_build_fault(const mss_fault *f, gw_buf *out);
 int mss_json_parse_fault(const char *json, size_t n, mss_fault *out);
 

@@ -1,6 +1,6 @@
 /* op_adapter.c — outcomes, the code every adapter shares (transaction
  * bookkeeping, metrics, breaker), the registry with its table of adapters,
- * and the stand-in adapter for operators whose adapter is not built yet. */
+ * and the dispatch of notifications. */
 #include "op_adapter.h"
 
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <openssl/rand.h>
 
 #include "gw_config.h"
@@ -17,11 +18,10 @@
 #include "mss_soap.h"
 #include "op_adapter_int.h"
 
-/* The adapters, one per operator. Issue 5 replaces the stand-in for
- * Ooredoo with its adapter. */
+/* The adapters, one per operator. */
 static const op_adapter_ops *const adapter_table[] = {
     &op_omantel_ops,
-    &op_unavailable_ooredoo_ops,
+    &op_ooredoo_ops,
 };
 #define N_ADAPTERS (sizeof(adapter_table) / sizeof(adapter_table[0]))
 
@@ -365,6 +365,25 @@ void op_health_get(op_adapter *a, op_health *out) {
   }
 }
 
+int op_notify(op_adapter *a, const op_notify_in *in, gw_buf *ack,
+              op_notify_answer *ans) {
+  memset(ans, 0, sizeof(*ans));
+  if (!a || !in || !ack || !a->ops->notify) {
+    ans->status = 404;
+    ans->error = "not_enabled";
+    snprintf(ans->message, sizeof(ans->message),
+             "this operator sends no notifications");
+    return 404;
+  }
+  if (!in->body) {
+    ans->status = 400;
+    ans->error = "invalid_notification";
+    snprintf(ans->message, sizeof(ans->message), "no body");
+    return 400;
+  }
+  return a->ops->notify(a, in, ack, ans);
+}
+
 const char *op_adapter_name(const op_adapter *a) {
   return a ? a->name : NULL;
 }
@@ -372,90 +391,6 @@ const char *op_adapter_name(const op_adapter *a) {
 op_adapter *op_txn_adapter(const op_txn *t) {
   return t ? t->a : NULL;
 }
-
-/* ---- the stand-in adapter
- * ------------------------------------------------------- */
-
-/* Answers operator_unavailable at once (on the next loop iteration) to
- * every request: for an operator in the numbering plan whose adapter is
- * not built yet (Ooredoo, until issue 5). */
-
-static int un_create(op_adapter **out, const gw_config *cfg, char *err,
-                     size_t errlen) {
-  op_adapter *a = calloc(1, sizeof(*a));
-
-  (void)cfg;
-  if (!a) {
-    snprintf(err, errlen, "out of memory");
-    return GW_ERR_NOMEM;
-  }
-  op_adapter_base_init(a, &op_unavailable_ooredoo_ops, NULL);
-  a->configured = 0;
-  snprintf(a->why_unconfigured, sizeof(a->why_unconfigured),
-           "no adapter for %s yet (issue 5)", a->name);
-  *out = a;
-  return GW_OK;
-}
-
-static void un_destroy(op_adapter *a) {
-  op_adapter_base_free(a);
-  free(a);
-}
-
-static int un_submit(op_adapter *a, op_http *http, const op_sign_req *req,
-                     op_txn **out) {
-  op_txn *t = calloc(1, sizeof(*t));
-
-  if (!t) {
-    return GW_ERR_NOMEM;
-  }
-  op_txn_init(t, a, http, req);
-  if (op_txn_final_soon(t, OP_OPERATOR_UNAVAILABLE, 0, a->why_unconfigured) !=
-      GW_OK) {
-    atomic_fetch_sub_explicit(&a->m.inflight, 1, memory_order_relaxed);
-    free(t);
-    return GW_ERR_NOMEM;
-  }
-  *out = t;
-  return GW_OK;
-}
-
-static int un_follow(op_txn *t) {
-  (void)t;
-  return GW_ERR_INVALID; /* never accepted */
-}
-
-static void un_stop(op_txn *t) {
-  if (t->soon) {
-    evtimer_del(t->soon);
-  }
-}
-
-static void un_txn_free(op_txn *t) {
-  free(t);
-}
-
-static int un_receipt(op_adapter *a, op_http *http, const op_receipt_req *req,
-                      op_receipt_fn cb, void *arg) {
-  (void)a;
-  (void)http;
-  (void)req;
-  (void)cb;
-  (void)arg;
-  return GW_ERR_BUSY;
-}
-
-const op_adapter_ops op_unavailable_ooredoo_ops = {
-    .name = "ooredoo",
-    .create = un_create,
-    .destroy = un_destroy,
-    .submit = un_submit,
-    .follow = un_follow,
-    .stop = un_stop,
-    .txn_free = un_txn_free,
-    .receipt = un_receipt,
-    .health = NULL,
-};
 
 /* ---- registry
  * -------------------------------------------------------------------- */
@@ -484,6 +419,13 @@ int op_registry_new(op_registry **out, const gw_config *cfg, char *err,
     return GW_ERR_INTERNAL;
   }
   mss_soap_init();
+  /* Notifications arrive on any worker thread and wake the loop of the
+   * transaction they end (event_active): libevent's locking must be on
+   * before those loops are created. */
+  if (evthread_use_pthreads() != 0) {
+    snprintf(err, errlen, "libevent thread support failed");
+    return GW_ERR_INTERNAL;
+  }
   r = calloc(1, sizeof(*r));
   if (!r) {
     return GW_ERR_NOMEM;
@@ -666,6 +608,22 @@ int op_registry_metrics(op_registry *r, gw_buf *out) {
       r->adapters[i]->name, (double)ld(&m->lat_sum_us) / 1e6);
     P("mpkigw_operator_latency_seconds_count{operator=\"%s\"} %llu\n",
       r->adapters[i]->name, (unsigned long long)cum);
+  }
+  P("# HELP mpkigw_operator_notifications_total Notifications received, by "
+    "what became of them.\n"
+    "# TYPE mpkigw_operator_notifications_total counter\n");
+  for (size_t i = 0; i < r->n; i++) {
+    static const char *const res[OP_NOTIFY_COUNT_] = {"applied", "repeated",
+                                                      "refused", "unmatched"};
+    if (!r->adapters[i]->ops->notify) {
+      continue;
+    }
+    for (int k = 0; k < OP_NOTIFY_COUNT_; k++) {
+      P("mpkigw_operator_notifications_total{operator=\"%s\",result=\"%s\"} "
+        "%llu\n",
+        r->adapters[i]->name, res[k],
+        (unsigned long long)ld(&r->adapters[i]->m.notify[k]));
+    }
   }
   P("# HELP mpkigw_operator_inflight Transactions not yet final.\n"
     "# TYPE mpkigw_operator_inflight gauge\n");

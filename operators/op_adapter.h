@@ -215,6 +215,45 @@ int op_receipt(op_adapter *a, op_http *http, const op_receipt_req *req,
 /* Fills |out|. Thread-safe. */
 void op_health_get(op_adapter *a, op_health *out);
 
+/* ---- notifications (server-to-server mode)
+ * ------------------------------- */
+
+/* A notification as the gateway's POST /operators/{name}/notify received
+ * it. Borrowed. */
+typedef struct op_notify_in {
+  const char *signature;    /* the X-MSS-Signature header; NULL = absent */
+  const char *content_type; /* NULL = absent */
+  const char *body;
+  size_t body_len;
+} op_notify_in;
+
+/* What to answer. */
+typedef struct op_notify_answer {
+  int status;           /* HTTP status: 200; 400 not a final MSS_StatusResp;
+                           401 signature or timestamp refused; 404 unknown
+                           transaction or notifications off; 409 the
+                           transaction ended otherwise; 415 not the
+                           operator's content type */
+  const char *error;    /* not 200: a stable code ("bad_signature",
+                           "stale_timestamp", "invalid_notification",
+                           "unknown_transaction", "already_finished",
+                           "unsupported_media_type", "not_enabled") */
+  const char *ack_type; /* 200: the content type of |ack| */
+  char message[OP_DETAIL_MAX]; /* human text (no secrets, quoted input) */
+  char mssp_trans_id[OP_MSSP_TRANSID_MAX + 1]; /* for the log, "" unknown */
+  int repeat; /* 200 for a repeat: nothing changed */
+} op_notify_answer;
+
+/* Checks a notification for adapter |a| — HMAC and timestamp first,
+ * nothing is believed before — and, when it is the first final status of a
+ * transaction waiting for one, hands it to that transaction's loop (the
+ * result is applied there, after this returns: answer at once). A
+ * byte-identical repeat of the notification that ended a transaction is
+ * acknowledged again and changes nothing. Writes the acknowledgement
+ * (200) to |ack| and fills |ans|. Returns ans->status. Thread-safe. */
+int op_notify(op_adapter *a, const op_notify_in *in, gw_buf *ack,
+              op_notify_answer *ans);
+
 /* The adapter's operator name ("omantel"); the transaction's adapter. */
 const char *op_adapter_name(const op_adapter *a);
 op_adapter *op_txn_adapter(const op_txn *t);
@@ -231,7 +270,9 @@ typedef struct op_registry op_registry;
  * failure |*out| is untouched, a reason is in |err| and the result is
  * GW_ERR_CONFIG, GW_ERR_IO, GW_ERR_TOO_LARGE, GW_ERR_NOMEM or
  * GW_ERR_INTERNAL. Call from the main thread before the workers start
- * (it initialises libcurl and libxml2). */
+ * (it initialises libcurl and libxml2, and turns libevent's thread
+ * support on: create the event loops that run transactions after it, so
+ * that a notification received on another thread can wake them). */
 int op_registry_new(op_registry **out, const struct gw_config *cfg, char *err,
                     size_t errlen);
 

@@ -27,6 +27,15 @@ typedef enum op_req_kind {
 
 #define OP_LAT_BUCKETS 12
 
+/* What became of the notifications received, for metrics. */
+typedef enum op_notify_result {
+  OP_NOTIFY_APPLIED = 0, /* ended a transaction */
+  OP_NOTIFY_REPEATED,    /* a byte-identical repeat, acknowledged again */
+  OP_NOTIFY_REFUSED,     /* bad signature or timestamp, invalid */
+  OP_NOTIFY_UNMATCHED,   /* unknown or already finished transaction */
+  OP_NOTIFY_COUNT_
+} op_notify_result;
+
 typedef struct op_metrics {
   _Atomic uint64_t transactions;
   _Atomic uint64_t cancelled;
@@ -36,6 +45,7 @@ typedef struct op_metrics {
   _Atomic uint64_t lat[OP_LAT_BUCKETS + 1];
   _Atomic uint64_t lat_sum_us;
   _Atomic int64_t inflight;
+  _Atomic uint64_t notify[OP_NOTIFY_COUNT_];
 } op_metrics;
 
 /* The table of functions of one adapter. */
@@ -64,6 +74,9 @@ typedef struct op_adapter_ops {
                  op_receipt_fn cb, void *arg);
   /* Optional: adds to |out| (the base filled the common fields). */
   void (*health)(op_adapter *a, op_health *out);
+  /* Optional (server-to-server mode): as op_notify. Any thread. */
+  int (*notify)(op_adapter *a, const op_notify_in *in, gw_buf *ack,
+                op_notify_answer *ans);
 } op_adapter_ops;
 
 /* The part of every adapter the base manages. Embed first. */
@@ -144,6 +157,6 @@ uint64_t op_now_ns(void);
 
 /* The adapters (op_adapter.c lists them in its table). */
 extern const op_adapter_ops op_omantel_ops;
-extern const op_adapter_ops op_unavailable_ooredoo_ops;
+extern const op_adapter_ops op_ooredoo_ops;
 
 #endif

@@ -86,6 +86,11 @@ static void rm_dir(const char *dir) {
 
 int ts_start(ts_server *t, int workers, void (*tweak)(gw_config *),
              int (*routes)(gw_router *)) {
+  return ts_start_app(t, workers, tweak, routes, NULL);
+}
+
+int ts_start_app(ts_server *t, int workers, void (*tweak)(gw_config *),
+                 int (*routes)(gw_router *), void *app) {
   char path[256], err[512];
   FILE *f;
 
@@ -124,7 +129,8 @@ int ts_start(ts_server *t, int workers, void (*tweak)(gw_config *),
     printf("#   router set-up failed\n");
     return -1;
   }
-  if (gw_server_new(&t->srv, t->cfg, t->router, t, err, sizeof(err)) != GW_OK) {
+  if (gw_server_new(&t->srv, t->cfg, t->router, app ? app : t, err,
+                    sizeof(err)) != GW_OK) {
     printf("#   gw_server_new: %s\n", err);
     return -1;
   }

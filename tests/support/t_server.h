@@ -35,6 +35,11 @@ typedef struct ts_server {
 int ts_start(ts_server *t, int workers, void (*tweak)(gw_config *),
              int (*routes)(gw_router *));
 
+/* As ts_start, with |app| as the server's application context (what
+ * handlers get from gw_exch_app; NULL: |t| itself, as ts_start does). */
+int ts_start_app(ts_server *t, int workers, void (*tweak)(gw_config *),
+                 int (*routes)(gw_router *), void *app);
+
 /* Shuts the server down (if still running), joins and frees it, frees the
  * router and the config and removes the directory. */
 void ts_stop(ts_server *t);

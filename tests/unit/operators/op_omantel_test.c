@@ -599,7 +599,7 @@ static void t_registry_routes(void) {
   op_health_get(op_registry_get(e.reg, "ooredoo"), &h);
   T_EQ_INT(h.configured, 0);
   T_EQ_INT(h.available, 0);
-  T_ASSERT(strstr(h.detail, "issue 5") != NULL);
+  T_ASSERT(strstr(h.detail, "operators.ooredoo.ap_id is empty") != NULL);
   env_down(&e);
 }
 
@@ -1286,7 +1286,7 @@ static void t_unavailable_adapters(void) {
   T_ASSERT(run_until(e.base, &s.final, 1, 1000));
   T_EQ_INT(s.fin.outcome, OP_OPERATOR_UNAVAILABLE);
   T_EQ_INT(s.accepted, 0);
-  T_ASSERT(strstr(s.fin.detail, "issue 5") != NULL);
+  T_ASSERT(strstr(s.fin.detail, "operators.ooredoo.ap_id is empty") != NULL);
   T_EQ_INT(op_receipt(oo, e.http, &(op_receipt_req){"+96895000001", "X", NULL},
                       NULL, NULL),
            GW_ERR_BUSY);
