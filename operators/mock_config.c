@@ -99,6 +99,20 @@ static const key keys[] = {
    0, "the PIN wrong_pin users type"},
   {"sims.pool_threads", K_INT, 0, 1, 16, 2, NULL, NULL, OFF(pool_threads), 0,
    "threads doing SIM (PKCS#11) work"},
+  {"notifications.max_attempts", K_INT, 0, 1, 20, 6, NULL, NULL,
+   OFF(notify_max_attempts), 0,
+   "POSTs of one asynchServerServer notification at most (Ooredoo)"},
+  {"notifications.first_retry_ms", K_INT, 0, 1, 600000, 1000, NULL, NULL,
+   OFF(notify_first_retry_ms), 0,
+   "ms before the first retry; each later one waits 4 times longer"},
+  {"notifications.window_s", K_INT, 0, 1, 86400, 600, NULL, NULL,
+   OFF(notify_window_s), 0,
+   "s after the transaction's end past which no attempt is made"},
+  {"notifications.timeout_ms", K_INT, 0, 100, 600000, 5000, NULL, NULL,
+   OFF(notify_timeout_ms), 0, "ms for one attempt, connect included"},
+  {"notifications.ca_file", K_PATH, 0, 0, 0, 0, "../var/tls/server.crt",
+   NULL, OFF(notify_ca_file), 0,
+   "PEM CA certificates for https notify_urls; \"\" = the system's"},
   {"control.enabled", K_BOOL, 0, 0, 1, 0, NULL, NULL, OFF(control_enabled), 0,
    "the /control/ endpoint (tests, demos): never on a shared network"},
   {"server.shutdown_grace_ms", K_INT, 0, 0, 600000, 2000, NULL, NULL,
@@ -435,6 +449,35 @@ static int ap_field(ctx *c, config_setting_t *e, const char *name, char *dst,
   return GW_OK;
 }
 
+static int is_http_url(const char *v) {
+  return strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0;
+}
+
+/* A notify_url needs an http(s) scheme and a secret long enough for an
+ * HMAC-SHA256 key. */
+static int ap_notify_check(ctx *c, config_setting_t *e, const mock_ap *a) {
+  config_setting_t *s = config_setting_get_member(e, "notify_url");
+
+  if (!a->notify_url[0]) {
+    return GW_OK;
+  }
+  if (!is_http_url(a->notify_url)) {
+    return fail(c, GW_ERR_CONFIG, s ? s : e,
+                "application_providers.notify_url: \"%s\" is not an "
+                "http:// or https:// URL",
+                a->notify_url);
+  }
+  if (strlen(a->notify_secret) < MOCK_NOTIFY_SECRET_MIN) {
+    s = config_setting_get_member(e, "notify_secret");
+    return fail(c, GW_ERR_CONFIG, s ? s : e,
+                "application_providers.notify_secret: at least %d bytes "
+                "are needed beside a notify_url (the HMAC-SHA256 key of "
+                "the notifications)",
+                MOCK_NOTIFY_SECRET_MIN);
+  }
+  return GW_OK;
+}
+
 static int read_aps(ctx *c, mock_config *cfg, config_setting_t *list) {
   int n;
   static const char *const known[] = {"ap_id", "ap_pwd", "notify_url",
@@ -486,6 +529,10 @@ static int read_aps(ctx *c, mock_config *cfg, config_setting_t *list) {
     rv = rv ? rv
             : ap_field(c, e, "notify_secret", a->notify_secret,
                        sizeof(a->notify_secret), 0, 0);
+    if (rv) {
+      return rv;
+    }
+    rv = ap_notify_check(c, e, a);
     if (rv) {
       return rv;
     }
@@ -684,15 +731,28 @@ void mock_config_print_keys(FILE *fp) {
   }
   fprintf(fp,
           "%-34s %-7s required: ( { ap_id = \"URI\"; ap_pwd = \"...\"; "
-          "[notify_url = \"URL\"; notify_secret = \"...\";] }, ... )\n",
+          "[notify_url = \"http(s)://...\"; notify_secret = \"32+ "
+          "bytes\";] }, ... )\n",
           "application_providers", "list");
 }
 
-int mock_config_add_ap(mock_config *c, const char *ap_id, const char *ap_pwd) {
+int mock_config_add_ap(mock_config *c, const char *ap_id, const char *ap_pwd,
+                       const char *notify_url, const char *notify_secret) {
   mock_ap *n;
 
+  if (!notify_url) {
+    notify_url = "";
+  }
+  if (!notify_secret) {
+    notify_secret = "";
+  }
   if (!c || !ap_id || !ap_id[0] || strlen(ap_id) > MSS_URI_MAX || !ap_pwd ||
-      strlen(ap_pwd) > MSS_PWD_MAX || c->naps >= MOCK_AP_MAX) {
+      strlen(ap_pwd) > MSS_PWD_MAX || c->naps >= MOCK_AP_MAX ||
+      strlen(notify_url) > MSS_URI_MAX || strlen(notify_secret) > MSS_PWD_MAX) {
+    return GW_ERR_INVALID;
+  }
+  if (notify_url[0] && (!is_http_url(notify_url) || !is_uri(notify_url) ||
+                        strlen(notify_secret) < MOCK_NOTIFY_SECRET_MIN)) {
     return GW_ERR_INVALID;
   }
   for (size_t i = 0; i < c->naps; i++) {
@@ -712,6 +772,8 @@ int mock_config_add_ap(mock_config *c, const char *ap_id, const char *ap_pwd) {
   c->aps = n;
   memcpy(n[c->naps].ap_id, ap_id, strlen(ap_id) + 1);
   memcpy(n[c->naps].ap_pwd, ap_pwd, strlen(ap_pwd) + 1);
+  memcpy(n[c->naps].notify_url, notify_url, strlen(notify_url) + 1);
+  memcpy(n[c->naps].notify_secret, notify_secret, strlen(notify_secret) + 1);
   c->naps++;
   return GW_OK;
 }

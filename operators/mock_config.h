@@ -49,6 +49,13 @@ typedef struct mock_config {
   /* sims */
   char *user_pin, *wrong_pin;
   int pool_threads;
+  /* notifications (Ooredoo's asynchServerServer mode, mock_notify.h) */
+  int notify_max_attempts;   /* 1..20 (6) */
+  int notify_first_retry_ms; /* then x4 each time (1000) */
+  int notify_window_s;       /* no attempt later after the end (600) */
+  int notify_timeout_ms;     /* one attempt, connect included (5000) */
+  char *notify_ca_file;      /* verifies https notify_urls; "" = the
+                                system's trust store */
   /* control */
   int control_enabled;
   /* server */
@@ -70,9 +77,18 @@ int mock_config_load(mock_config **out, const char *path, char *err,
                      size_t errlen);
 
 /* Adds an AP (the gateway's own, read from gateway_config) unless one
- * with that AP_ID is listed already. Returns GW_OK, GW_ERR_INVALID (too
- * long, empty ap_id, or MOCK_AP_MAX reached), GW_ERR_NOMEM. */
-int mock_config_add_ap(mock_config *c, const char *ap_id, const char *ap_pwd);
+ * with that AP_ID is listed already. |notify_url| / |notify_secret| (NULL
+ * or "" = none) are where and with which HMAC key the Ooredoo mock POSTs
+ * its asynchServerServer notifications: an http:// or https:// URL and a
+ * secret of at least MOCK_NOTIFY_SECRET_MIN bytes. Returns GW_OK,
+ * GW_ERR_INVALID (a string too long, an empty ap_id, a notify_url that is
+ * not http(s):// or whose secret is too short, MOCK_AP_MAX reached),
+ * GW_ERR_NOMEM. */
+int mock_config_add_ap(mock_config *c, const char *ap_id, const char *ap_pwd,
+                       const char *notify_url, const char *notify_secret);
+
+/* The shortest notify_secret accepted beside a notify_url (bytes). */
+#define MOCK_NOTIFY_SECRET_MIN 32
 
 /* Frees |c| (wiping the AP passwords and PINs); NULL is a no-op. */
 void mock_config_del(mock_config *c);

@@ -14,6 +14,7 @@
 #include "gw_err.h"
 #include "gw_http.h"
 #include "gw_log.h"
+#include "mock_notify.h"
 
 #define CONTROL_BODY_MAX 4096
 
@@ -78,19 +79,28 @@ static void answer_json(gw_exch *x, int status, json_t *j) {
 
 static void h_stats(gw_exch *x) {
   mock_mssp_stats st;
+  mock_notify_stats ns;
+  json_t *j;
 
   if (bind_or_fail(x)) {
     return;
   }
   mock_mssp_get_stats(app_of(x)->engine, &st);
-  answer_json(x, 200,
-              json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
-                        (json_int_t)st.requests, "refused",
-                        (json_int_t)st.refused, "started",
-                        (json_int_t)st.started, "signed",
-                        (json_int_t)st.signed_ok, "failed",
-                        (json_int_t)st.failed, "running",
-                        (json_int_t)st.running, "kept", (json_int_t)st.kept));
+  j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
+                (json_int_t)st.requests, "refused", (json_int_t)st.refused,
+                "started", (json_int_t)st.started, "signed",
+                (json_int_t)st.signed_ok, "failed", (json_int_t)st.failed,
+                "running", (json_int_t)st.running, "kept", (json_int_t)st.kept);
+  if (j && app_of(x)->notify) {
+    mock_notify_get_stats(app_of(x)->notify, &ns);
+    json_object_set_new(
+        j, "notifications",
+        json_pack("{s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)ns.queued,
+                  "attempts", (json_int_t)ns.attempts, "delivered",
+                  (json_int_t)ns.delivered, "failed", (json_int_t)ns.failed,
+                  "pending", (json_int_t)ns.pending));
+  }
+  answer_json(x, 200, j);
 }
 
 static void h_tx(gw_exch *x) {

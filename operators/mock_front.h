@@ -6,7 +6,8 @@
  * the server's single worker thread, like the engine.
  *
  * The control endpoint (JSON; only registered when control.enabled):
- *   GET    /control/stats
+ *   GET    /control/stats   the engine's counters; with Ooredoo also
+ *          "notifications": {queued, attempts, delivered, failed, pending}
  *   GET    /control/subscribers/{msisdn}
  *   PUT    /control/subscribers/{msisdn}/behaviour   {"behaviour": "refuse"}
  *          ({"behaviour": null} or DELETE: back to the registry's)
@@ -38,10 +39,12 @@ typedef enum mock_inject {
   MOCK_INJECT_NONE = 0,
   MOCK_INJECT_SLOW,         /* answer |inject_arg| ms late (normally) */
   MOCK_INJECT_GARBAGE,      /* 200, the right content type, random bytes */
-  MOCK_INJECT_INVALID_XML,  /* 200, a truncated SOAP envelope */
+  MOCK_INJECT_INVALID_XML,  /* 200, a truncated SOAP envelope (Ooredoo:
+                               truncated JSON) */
   MOCK_INJECT_CONTENT_TYPE, /* 200, text/html */
-  MOCK_INJECT_OVERSIZED,    /* 200, |inject_arg| bytes of well-formed XML */
-  MOCK_INJECT_HTTP_ERROR,   /* HTTP |inject_arg| (e.g. 503), no SOAP */
+  MOCK_INJECT_OVERSIZED,    /* 200, |inject_arg| bytes of well-formed XML
+                               (Ooredoo: JSON) */
+  MOCK_INJECT_HTTP_ERROR,   /* HTTP |inject_arg| (e.g. 503), no SOAP/JSON */
   MOCK_INJECT_COUNT_
 } mock_inject;
 
@@ -56,7 +59,7 @@ typedef struct mock_app {
   struct mock_handset *handset; /* the virtual handsets (mock_handset.h) */
   struct mock_notify *notify;   /* Ooredoo: notifications (mock_notify.h);
                                    NULL for Omantel */
-  const char *operator_name; /* "omantel" */
+  const char *operator_name;    /* "omantel" */
   mock_inject inject;
   int inject_arg; /* ms for slow, bytes for oversized, status for
                      http_error */
@@ -72,5 +75,13 @@ int mock_front_routes(gw_router *r, int control);
  *   POST /soap/services/MSS_ReceiptPort
  * Returns GW_OK or the router's error. */
 int mock_omantel_routes(gw_router *r);
+
+/* Adds the Ooredoo JSON service (mock_ooredoo.c): one endpoint,
+ *   POST /rest/service
+ * taking MSS_SignatureReq, MSS_StatusReq and MSS_ReceiptReq in the JSON
+ * rendering (mss_json.h; the root member names the message), sent as
+ * application/json (else 415 with a JSON Fault _108). Results are HTTP 200,
+ * every Fault HTTP 500. Returns GW_OK or the router's error. */
+int mock_ooredoo_routes(gw_router *r);
 
 #endif

@@ -1704,6 +1704,45 @@ int mock_mssp_signature_final(mock_mssp *e, const char *id,
   return MSS_SIGNATURE;
 }
 
+int mock_mssp_final_status(mock_mssp *e, const char *id, mss_status_resp *resp,
+                           mss_fault *f) {
+  tx *t;
+  int code;
+
+  if (!e || !id || !resp || !f) {
+    return GW_ERR_INVALID;
+  }
+  memset(f, 0, sizeof(*f));
+  t = tx_find(e, id);
+  if (!t) {
+    return GW_ERR_NOT_FOUND;
+  }
+  memset(resp, 0, sizeof(*resp));
+  resp->major_version = MSS_MAJOR_VERSION;
+  resp->minor_version = MSS_MINOR_VERSION;
+  copy_str(resp->ap_info.ap_id, sizeof(resp->ap_info.ap_id), t->info.ap_id);
+  copy_str(resp->ap_info.ap_trans_id, sizeof(resp->ap_info.ap_trans_id),
+           t->info.ap_trans_id);
+  mss_instant_format(time(NULL), resp->ap_info.instant,
+                     sizeof(resp->ap_info.instant));
+  fill_mssp_info(e, &resp->mssp_info);
+  copy_str(resp->mssp_trans_id, sizeof(resp->mssp_trans_id),
+           t->info.mssp_trans_id);
+  copy_str(resp->msisdn, sizeof(resp->msisdn), t->info.msisdn);
+  if (t->info.state != MOCK_TX_DONE) {
+    fill_status(&resp->status, MSS_OUTSTANDING_TRANSACTION);
+    return MSS_OUTSTANDING_TRANSACTION;
+  }
+  code = tx_fault(t, f);
+  if (code) {
+    fill_status(&resp->status, code);
+    return code;
+  }
+  fill_status(&resp->status, MSS_SIGNATURE);
+  fill_signature(t, &resp->signature);
+  return MSS_SIGNATURE;
+}
+
 /* Finds the transaction a status query or receipt names, for this AP. */
 static tx *tx_for(mock_mssp *e, const mss_ap_info *ai, const char *id,
                   const char *msisdn, mss_fault *f, int *code) {

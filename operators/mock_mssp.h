@@ -2,8 +2,8 @@
  *
  * What an MSSP does between an application provider (AP) and a SIM,
  * independent of the wire format: the Omantel front (mock_omantel.c) feeds
- * it messages decoded from SOAP, the Ooredoo front (issue 5) from JSON; both
- * speak the structs of mss.h. The engine
+ * it messages decoded from SOAP, the Ooredoo front (mock_ooredoo.c) from JSON;
+ * both speak the structs of mss.h. The engine
  *  - authenticates APs (AP_ID + AP_PWD from the mock's config; 104
  *    UNAUTHORIZED_ACCESS otherwise);
  *  - refuses a repeated (AP_ID, AP_TransID) in MSS_SignatureReq (101
@@ -87,7 +87,7 @@ typedef struct mock_op mock_op;
 typedef struct mock_ap {
   char ap_id[MSS_URI_MAX + 1];
   char ap_pwd[MSS_PWD_MAX + 1];
-  /* asynchServerServer (the Ooredoo mock, issue 5): where and with which
+  /* asynchServerServer (the Ooredoo mock, mock_notify.h): where and with which
    * secret the final MSS_StatusResp is POSTed; "" = none. */
   char notify_url[MSS_URI_MAX + 1];
   char notify_secret[MSS_PWD_MAX + 1];
@@ -147,8 +147,8 @@ typedef struct mock_mssp_config {
                                     the SIM's (the issuing CA); NULL or "" =
                                     none */
   /* Hooks, on the loop thread, may be NULL. on_end: a transaction ended
-   * (issue 5: server-server notifications). on_change: something changed
-   * for this phone: a transaction began, ended, or a PIN was refused
+   * (server-server notifications: mock_notify_tx_end). on_change: something
+   * changed for this phone: a transaction began, ended, or a PIN was refused
    * (issue 5: handset pages update by themselves). */
   void (*on_end)(void *arg, const mock_tx_info *tx);
   void (*on_change)(void *arg, const char *msisdn);
@@ -217,6 +217,20 @@ int mock_mssp_signature(mock_mssp *e, const mss_signature_req *req,
  * query when it is still running; 101 for an unknown MSSP_TransID. */
 int mock_mssp_signature_final(mock_mssp *e, const char *mssp_trans_id,
                               mss_signature_resp *resp, mss_fault *fault);
+
+/* The final MSS_StatusResp of transaction |mssp_trans_id|, for a
+ * server-server notification (mock_notify.h) — nobody asked, so no AP
+ * authentication: MajorVersion/MinorVersion 1, AP_Info with the
+ * transaction's AP_ID and AP_TransID (AP_PWD "", Instant now), MSSP_Info,
+ * MSSP_TransID, MSISDN and Status {code, mss_status_name(code)}; with 500
+ * the signature (PKCS7 or FiCom PKCS1, as the request asked); with a fault
+ * code also |fault| (mss_fault_set: subcode, the engine's detail, e.g.
+ * "9003 SIM application error"). Returns the end status (500 or a fault
+ * code); 504 OUTSTANDING_TRANSACTION with |resp| so filled while it runs;
+ * GW_ERR_NOT_FOUND when it is not kept (never was, or forgotten after
+ * keep_done_s); GW_ERR_INVALID for a NULL argument. */
+int mock_mssp_final_status(mock_mssp *e, const char *mssp_trans_id,
+                           mss_status_resp *resp, mss_fault *fault);
 
 /* MSS_StatusReq: 504 while running, then 500 with the signature, or the
  * transaction's fault code; 104; 101 for an unknown MSSP_TransID, another

@@ -36,12 +36,12 @@ typedef struct mock_notify mock_notify;
 typedef struct mock_notify_config {
   const mock_ap *aps; /* copied: notify_url / notify_secret per AP_ID */
   size_t naps;
-  int max_attempts;       /* 1..20 (6) */
-  int first_retry_ms;     /* 1..600000 (1000) */
-  int window_s;           /* 1..86400 (600) */
-  int timeout_ms;         /* per attempt, connect included (5000) */
-  const char *ca_file;    /* PEM to verify an https notify_url; NULL or ""
-                             = the system's trust store */
+  int max_attempts;    /* 1..20 (6) */
+  int first_retry_ms;  /* 1..600000 (1000) */
+  int window_s;        /* 1..86400 (600) */
+  int timeout_ms;      /* per attempt, connect included (5000) */
+  const char *ca_file; /* PEM to verify an https notify_url; NULL or ""
+                          = the system's trust store */
 } mock_notify_config;
 
 /* Counters, for the control endpoint and tests. */
@@ -53,19 +53,28 @@ typedef struct mock_notify_stats {
   unsigned long long pending;   /* now */
 } mock_notify_stats;
 
-int mock_notify_new(mock_notify **out, const mock_notify_config *cfg,
-                    char *err, size_t errlen);
+/* Creates the notifier (the APs and strings copied). Call on the main
+ * thread before the loop runs: it initialises libcurl. Its op_http is made
+ * on the engine's loop at the first notification. Returns GW_OK,
+ * GW_ERR_INVALID with the reason in |err| (a limit out of range, an AP
+ * with a notify_url and no notify_secret), GW_ERR_INTERNAL (libcurl or
+ * OpenSSL's HMAC unavailable), GW_ERR_NOMEM. |*out| untouched on failure. */
+int mock_notify_new(mock_notify **out, const mock_notify_config *cfg, char *err,
+                    size_t errlen);
 
 /* Drops notifications still pending (logged). Call on the loop's thread
  * after the server stopped, before its event_base is freed. NULL: no-op. */
 void mock_notify_del(mock_notify *n);
 
 /* The engine's on_end hook: starts the notification of |tx| when it ran in
- * asynchServerServer mode and its AP has a notify_url; ignores the rest.
- * Reads the final status and signature from |e| (mock_mssp_final_status).
- * Loop thread. */
+ * asynchServerServer mode and its AP has a notify_url; ignores the rest
+ * (and a NULL |n|: Omantel). Reads the final status and signature from |e|
+ * (mock_mssp_final_status) and builds the body once; the first attempt is
+ * submitted at once (its HTTP exchange runs on the loop, no callback before
+ * this returns). Failures are logged and counted. Loop thread. */
 void mock_notify_tx_end(mock_notify *n, mock_mssp *e, const mock_tx_info *tx);
 
+/* Copies the counters (zeros for a NULL |n|). Loop thread. */
 void mock_notify_get_stats(const mock_notify *n, mock_notify_stats *out);
 
 #endif

@@ -7,7 +7,9 @@
  * there (for the PKCS#11 module holding the SIM tokens and the subscriber
  * registry), loads this operator's subscribers, and serves its front on
  * one worker thread (the transaction engine lives on that loop; SIM work
- * runs on a pool). SIGTERM/SIGINT stop it cleanly. See docs/operators.md. */
+ * runs on a pool): Omantel's SOAP ports, or Ooredoo's JSON service with
+ * its server-server notifications (mock_notify.h, on the same loop).
+ * SIGTERM/SIGINT stop it cleanly. See docs/operators.md. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@
 #include "mock_front.h"
 #include "mock_handset.h"
 #include "mock_mssp.h"
+#include "mock_notify.h"
 #include "mock_sim.h"
 #include "mss_soap.h"
 #include "p11.h"
@@ -47,8 +50,9 @@ static void usage(FILE *fp) {
           "  omantel  SOAP 1.2 at /soap/services/MSS_SignaturePort, "
           "MSS_StatusQueryPort,\n"
           "           MSS_ReceiptPort (default 127.0.0.1:9201)\n"
-          "  ooredoo  the JSON rendering at /rest/service (issue 5; not "
-          "built yet)\n"
+          "  ooredoo  the JSON rendering at POST /rest/service, "
+          "asynchServerServer\n"
+          "           notifications (default 127.0.0.1:9202)\n"
           "\n"
           "Options:\n"
           "  -o, --operator NAME      omantel or ooredoo\n"
@@ -88,11 +92,18 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg) {
 }
 
 /* Engine hooks (on the worker's loop): the handset pages follow every
- * change of a phone. */
+ * change of a phone; an ended asynchServerServer transaction is notified
+ * to its AP (Ooredoo; app->notify is NULL for Omantel). */
 static void on_change(void *arg, const char *msisdn) {
   mock_app *app = arg;
 
   mock_handset_changed(app->handset, msisdn);
+}
+
+static void on_end(void *arg, const mock_tx_info *tx) {
+  mock_app *app = arg;
+
+  mock_notify_tx_end(app->notify, app->engine, tx);
 }
 
 /* The engine: this operator's settings, APs, SIM bank, registry. */
@@ -111,7 +122,8 @@ static int engine_new(mock_main *m, mock_operator op, char *err,
   ec.default_format = strcmp(oc->default_format, "PKCS1") == 0
                           ? MSS_FORMAT_PKCS1
                           : MSS_FORMAT_PKCS7;
-  ec.allow_server_server = 0; /* issue 5: Ooredoo */
+  /* asynchServerServer: Ooredoo only, for APs with a notify_url. */
+  ec.allow_server_server = op == MOCK_OP_OOREDOO;
   ec.aps = m->cfg->aps;
   ec.naps = m->cfg->naps;
   ec.default_timeout_s = m->cfg->default_timeout_s;
@@ -126,6 +138,7 @@ static int engine_new(mock_main *m, mock_operator op, char *err,
   ec.pool_threads = m->cfg->pool_threads;
   ec.sims = m->sims;
   ec.on_change = on_change;
+  ec.on_end = on_end;
   ec.hook_arg = &m->app;
   /* The issuing CA travels in every CMS, so that a verifier holding only
    * the root builds the chain (openssl cms -verify -CAfile root-ca.pem). */
@@ -201,8 +214,9 @@ static int server_new(mock_main *m, mock_operator op, char *err,
   rv = gw_router_new(&m->router);
   rv = rv ? rv : mock_front_routes(m->router, m->cfg->control_enabled);
   rv = rv ? rv : mock_handset_routes(m->router);
-  if (rv == GW_OK && op == MOCK_OP_OMANTEL) {
-    rv = mock_omantel_routes(m->router);
+  if (rv == GW_OK) {
+    rv = op == MOCK_OP_OOREDOO ? mock_ooredoo_routes(m->router)
+                               : mock_omantel_routes(m->router);
   }
   if (rv != GW_OK) {
     snprintf(err, errlen, "cannot build the route table: %s", gw_strerror(rv));
@@ -238,6 +252,7 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, 0}};
   const char *op_name = NULL, *config_path = NULL;
   mock_operator op = MOCK_OP_OMANTEL;
+  const gw_op_config *gwop;
   struct event *sig_int = NULL, *sig_term = NULL;
   char err[1024];
   int opt, rv, check_only = 0, status = 1;
@@ -301,18 +316,20 @@ int main(int argc, char **argv) {
     main_free(&m);
     return 0;
   }
-  if (op == MOCK_OP_OOREDOO) {
-    fprintf(stderr, "mssp-mock: the ooredoo mock is not built yet (issue 5)\n");
-    main_free(&m);
-    return 2;
-  }
-  /* The gateway's own AP at this operator, when it has one. */
-  if (m.cfg->gateway_ap && op == MOCK_OP_OMANTEL && m.gwcfg->op_omantel.ap_id &&
-      m.gwcfg->op_omantel.ap_id[0] &&
-      mock_config_add_ap(m.cfg, m.gwcfg->op_omantel.ap_id,
-                         m.gwcfg->op_omantel.ap_pwd ? m.gwcfg->op_omantel.ap_pwd
-                                                    : "") != GW_OK) {
-    fprintf(stderr, "mssp-mock: cannot add the gateway's AP\n");
+  /* The gateway's own AP at this operator, when it has one (at Ooredoo
+   * with the notification URL and secret of its asynchServerServer mode). */
+  gwop = op == MOCK_OP_OOREDOO ? &m.gwcfg->op_ooredoo : &m.gwcfg->op_omantel;
+  if (m.cfg->gateway_ap && gwop->ap_id && gwop->ap_id[0] &&
+      mock_config_add_ap(m.cfg, gwop->ap_id, gwop->ap_pwd ? gwop->ap_pwd : "",
+                         op == MOCK_OP_OOREDOO ? gwop->notify_url : NULL,
+                         op == MOCK_OP_OOREDOO ? gwop->notify_secret : NULL) !=
+          GW_OK) {
+    fprintf(stderr,
+            "mssp-mock: cannot add the gateway's AP (operators.%s in %s: "
+            "ap_id/ap_pwd/notify_url too long, or notify_url without an "
+            "http(s) scheme or a notify_secret of at least %d bytes)\n",
+            mock_operator_name(op), m.cfg->gateway_config,
+            MOCK_NOTIFY_SECRET_MIN);
     main_free(&m);
     return 2;
   }
@@ -337,6 +354,22 @@ int main(int argc, char **argv) {
   if (mock_handset_new(&m.app.handset) != GW_OK) {
     fprintf(stderr, "mssp-mock: out of memory\n");
     goto done;
+  }
+  if (op == MOCK_OP_OOREDOO) {
+    mock_notify_config nc = {
+        .aps = m.cfg->aps,
+        .naps = m.cfg->naps,
+        .max_attempts = m.cfg->notify_max_attempts,
+        .first_retry_ms = m.cfg->notify_first_retry_ms,
+        .window_s = m.cfg->notify_window_s,
+        .timeout_ms = m.cfg->notify_timeout_ms,
+        .ca_file = m.cfg->notify_ca_file,
+    };
+    rv = mock_notify_new(&m.app.notify, &nc, err, sizeof(err));
+    if (rv != GW_OK) {
+      fprintf(stderr, "mssp-mock: notifications: %s\n", err);
+      goto done;
+    }
   }
   rv = engine_new(&m, op, err, sizeof(err));
   if (rv != GW_OK) {
@@ -385,10 +418,14 @@ done:
   if (sig_term) {
     event_free(sig_term);
   }
-  /* The engine's events live on the worker's loop: free it before the
-   * server frees that loop. */
+  /* The engine's and the notifications' events live on the worker's loop
+   * (stopped and joined by now): free them before the server frees that
+   * loop. */
   mock_mssp_del(m.engine);
   m.engine = NULL;
+  m.app.engine = NULL;
+  mock_notify_del(m.app.notify);
+  m.app.notify = NULL;
   main_free(&m);
   gw_log_close();
   return status;

@@ -495,6 +495,10 @@ int op_http_submit(op_http *h, const op_http_opts *o, op_http_done_fn done,
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                    (long)(o->timeout_ms > 0 ? o->timeout_ms : DEF_TIMEOUT_MS));
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (o->ca_file && o->ca_file[0] &&
+      curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) != CURLE_OK) {
+    goto fail;
+  }
   if (o->fresh_connect) {
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
   }

@@ -75,6 +75,9 @@ typedef struct op_http_opts {
    * requests, wrong for one that must not be repeated (a signature
    * request would reach the phone twice). Set it for those. */
   int fresh_connect;
+  /* PEM file of the CA certificates that verify an https:// server
+   * (CURLOPT_CAINFO); NULL or "": libcurl's default trust store. */
+  const char *ca_file;
   /* Called instead of the callback when op_http_del drops the request
    * (so that a fire-and-forget sender can free its context); NULL: none.
    * It must not submit. */

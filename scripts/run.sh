@@ -1,54 +1,79 @@
 #!/usr/bin/env bash
-# Starts the demo in the foreground (make run): the Omantel mock MSSP in the
-# background, then the gateway. Ctrl-C stops both cleanly (the mock is
-# stopped whenever the gateway stops).
+# Starts the demo in the foreground (make run): the Omantel and Ooredoo mock
+# MSSPs in the background, then the gateway. Ctrl-C stops all of them
+# cleanly (the mocks are stopped whenever the gateway stops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 conf=var/mpkigw.conf
 mock_conf=var/mssp-mock.conf
-mock_log=var/log/mssp-omantel.log
 
 "$BUILD/mpkigw" --check-config "$conf" >/dev/null
 port=$(sed -n 's/^[[:space:]]*listen[[:space:]]*=[[:space:]]*"[^"]*:\([0-9]*\)".*/\1/p' "$conf" | head -n 1)
 port=${port:-8443}
 
-# ---- the Omantel mock MSSP (issue 4) ------------------------------------------
+# ---- the mock operators' MSSPs (issues 4 and 5) ------------------------------
 "$BUILD/mssp-mock" --check-config "$mock_conf" >/dev/null
-# The listen address of the omantel { } group.
-mock_addr=$(sed -n '/^omantel:/,/^};/s/^[[:space:]]*listen[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$mock_conf" | head -n 1)
-mock_addr=${mock_addr:-127.0.0.1:9201}
 mkdir -p var/log
-"$BUILD/mssp-mock" --operator omantel --config "$mock_conf" >>"$mock_log" 2>&1 &
-mock_pid=$!
-stop_mock() {
-  if kill -0 "$mock_pid" 2>/dev/null; then
-    kill -TERM "$mock_pid" 2>/dev/null || true
+mock_pids=()
+stop_mocks() {
+  local pid
+  for pid in "${mock_pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${mock_pids[@]}"; do
     for _ in $(seq 1 50); do # at most 5 s
-      kill -0 "$mock_pid" 2>/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$mock_pid" 2>/dev/null || true
-  fi
-  wait "$mock_pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
 }
-trap stop_mock EXIT
-mock_up=0
-for _ in $(seq 1 100); do # at most 10 s
-  if ! kill -0 "$mock_pid" 2>/dev/null; then
-    break
+trap stop_mocks EXIT
+
+# The listen address of an operator's group in the mock's config.
+mock_addr() {
+  sed -n "/^$1:/,/^};/s/^[[:space:]]*listen[[:space:]]*=[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p" "$mock_conf" | head -n 1
+}
+
+start_mock() { # operator default-address
+  local op=$1 addr log pid up=0
+  addr=$(mock_addr "$op")
+  addr=${addr:-$2}
+  log=var/log/mssp-$op.log
+  "$BUILD/mssp-mock" --operator "$op" --config "$mock_conf" >>"$log" 2>&1 &
+  pid=$!
+  mock_pids+=("$pid")
+  for _ in $(seq 1 100); do # at most 10 s
+    kill -0 "$pid" 2>/dev/null || break
+    if curl -s --max-time 1 -o /dev/null "http://$addr/healthz"; then
+      up=1
+      break
+    fi
+    sleep 0.1
+  done
+  if [ "$up" != 1 ]; then
+    echo "run: the $op mock MSSP did not start; the end of $log:" >&2
+    tail -n 5 "$log" >&2
+    exit 1
   fi
-  if curl -s --max-time 1 -o /dev/null "http://$mock_addr/healthz"; then
-    mock_up=1
-    break
-  fi
-  sleep 0.1
-done
-if [ "$mock_up" != 1 ]; then
-  echo "run: the Omantel mock MSSP did not start; the end of $mock_log:" >&2
-  tail -n 5 "$mock_log" >&2
-  exit 1
-fi
+}
+omantel_addr=$(mock_addr omantel)
+omantel_addr=${omantel_addr:-127.0.0.1:9201}
+ooredoo_addr=$(mock_addr ooredoo)
+ooredoo_addr=${ooredoo_addr:-127.0.0.1:9202}
+start_mock omantel "$omantel_addr"
+start_mock ooredoo "$ooredoo_addr"
+
+# The virtual handsets of the subscribers who wait for one (behaviour
+# "handset" in configs/demo-subscribers.csv).
+handsets=$(awk -F, -v om="$omantel_addr" -v oo="$ooredoo_addr" '
+  /^#/ || $1 == "msisdn" { next }
+  $7 == "handset" {
+    addr = ($4 == "ooredoo") ? oo : om
+    printf "               http://%s/handset/%s   (%s, %s)\n", addr, $1, $3, $4
+  }' configs/demo-subscribers.csv)
 
 cat <<MSG
 
@@ -69,11 +94,16 @@ cat <<MSG
   SIMs         $BUILD/mpkictl sim list        (PIN 1234, PUK 12345678)
                $BUILD/mpkictl sim show --msisdn +96899000001 --cert
 
-  Omantel MSSP http://$mock_addr/soap/services/MSS_SignaturePort   (mock, ETSI TS 102 204,
+  Omantel MSSP http://$omantel_addr/soap/services/MSS_SignaturePort   (mock, ETSI TS 102 204,
                SOAP 1.2; also MSS_StatusQueryPort, MSS_ReceiptPort; plain HTTP/1.1 + h2c)
-               test AP: AP_ID http://demo_ap, AP_PWD demo   (config: $mock_conf)
-               control: http://$mock_addr/control/subscribers/+96899000010   (see docs/operators.md)
-               log: $mock_log
+               log: var/log/mssp-omantel.log
+  Ooredoo MSSP http://$ooredoo_addr/rest/service   (mock, the same messages in JSON; POST;
+               notifications to https://127.0.0.1:$port/operators/ooredoo/notify)
+               log: var/log/mssp-ooredoo.log
+               both: test AP_ID http://demo_ap, AP_PWD demo; config $mock_conf;
+               control: http://$omantel_addr/control/stats   (see docs/operators.md)
+  handsets     the virtual phones of the subscribers who answer by hand (PIN 1234):
+$handsets
 
   try:  curl --http2   -sk https://127.0.0.1:$port/healthz
         curl --http1.1 -sk https://127.0.0.1:$port/healthz
@@ -83,7 +113,7 @@ cat <<MSG
           -crl_check -CRLfile var/pki/crl.pem \
           <($BUILD/mpkictl sim show --msisdn +96899000004 --cert)   # revoked
 
-  Ctrl-C stops the gateway (in-flight requests finish first) and the mock.
+  Ctrl-C stops the gateway (in-flight requests finish first) and the mocks.
 
 MSG
 # The gateway in the background so that this shell can pass signals on and

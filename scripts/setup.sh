@@ -71,33 +71,59 @@ fi
 # Every run: a fresh CRL, since verifiers refuse one past its nextUpdate.
 ctl crl publish | sed 's/^/setup: /'
 
-# ---- the mock operators (issue 4) ---------------------------------------------
+# ---- the mock operators (issues 4 and 5) ---------------------------------
 # var/mssp-mock.conf from configs/mssp-mock.conf: paths made relative to
-# var/, the control endpoint on (the demo listens on 127.0.0.1 only; it
-# answers for the virtual handsets until their pages exist). The SIM retry
-# counters live in var/mssp-mock/.
-if [ ! -s var/mssp-mock.conf ]; then
+# var/, the control endpoint on (the demo listens on 127.0.0.1 only). It
+# holds no secret of its own (the gateway's AP comes from var/mpkigw.conf),
+# so a copy older than its notifications group is simply made again. The
+# SIM retry counters live in var/mssp-mock/.
+if [ ! -s var/mssp-mock.conf ] || ! grep -q '^notifications:' var/mssp-mock.conf; then
   echo "setup: writing var/mssp-mock.conf from configs/mssp-mock.conf"
   sed -e 's|"\.\./var/|"|g' \
     -e '/^control: {/,/^};/s/^\([[:space:]]*enabled[[:space:]]*=[[:space:]]*\)false;/\1true;/' \
     configs/mssp-mock.conf > var/mssp-mock.conf
 fi
 
-# The gateway's application provider at Omantel: when var/mpkigw.conf has
-# an operators.omantel group whose ap_id is still empty, give it the demo's
-# AP_ID and a random AP_PWD. The mock accepts the gateway's AP from that
-# same file (gateway_ap = true in var/mssp-mock.conf), so the secret is
-# written once.
-omantel_group=$(sed -n '/^[[:space:]]*omantel:[[:space:]]*{/,/^[[:space:]]*};/p' "$conf")
-if grep -q '^[[:space:]]*ap_id[[:space:]]*=[[:space:]]*"";' <<<"$omantel_group"; then
-  echo "setup: giving the gateway an AP identity at the Omantel mock (var/mpkigw.conf)"
-  ap_pwd=$(openssl rand -hex 16)
+# A var/mpkigw.conf written before the Ooredoo adapter existed has no
+# operators.ooredoo group: add the reference one after the omantel group.
+if ! grep -q '^[[:space:]]*ooredoo:[[:space:]]*{' "$conf"; then
+  echo "setup: adding the operators.ooredoo group to var/mpkigw.conf"
+  block=$(sed -n '/^  ooredoo:[[:space:]]*{/,/^  };/p' configs/mpkigw.conf)
   tmp=$(mktemp var/mpkigw.conf.XXXXXX)
-  sed -e '/^[[:space:]]*omantel:[[:space:]]*{/,/^[[:space:]]*};/{' \
+  awk -v block="$block" '
+    { print }
+    /^  omantel:[[:space:]]*{/ { in_om = 1 }
+    in_om && /^  };/ { print ""; print block; in_om = 0 }
+  ' "$conf" > "$tmp"
+  chmod 600 "$tmp"
+  mv "$tmp" "$conf"
+fi
+
+# The gateway's application provider at each mock operator: when a group
+# operators.<operator> of var/mpkigw.conf still has an empty ap_id, give it
+# the demo's AP_ID and a random AP_PWD; at Ooredoo also the notification
+# URL (this gateway's POST /operators/ooredoo/notify) and a random HMAC
+# secret. The mocks accept the gateway's AP from that same file
+# (gateway_ap = true in var/mssp-mock.conf), so each secret is written
+# once, in one file (mode 0600).
+gw_port=$(sed -n 's/^[[:space:]]*listen[[:space:]]*=[[:space:]]*"[^"]*:\([0-9]*\)".*/\1/p' "$conf" | head -n 1)
+gw_port=${gw_port:-8443}
+give_ap() { # operator
+  local op=$1 group ap_pwd secret tmp
+  group=$(sed -n "/^[[:space:]]*$op:[[:space:]]*{/,/^[[:space:]]*};/p" "$conf")
+  grep -q '^[[:space:]]*ap_id[[:space:]]*=[[:space:]]*"";' <<<"$group" || return 0
+  echo "setup: giving the gateway an AP identity at the $op mock (var/mpkigw.conf)"
+  ap_pwd=$(openssl rand -hex 16)
+  secret=$(openssl rand -hex 32)
+  tmp=$(mktemp var/mpkigw.conf.XXXXXX)
+  sed -e "/^[[:space:]]*$op:[[:space:]]*{/,/^[[:space:]]*};/{" \
     -e 's|^\([[:space:]]*ap_id[[:space:]]*=[[:space:]]*\)"";|\1"http://mpkigw.demo/ap";|' \
     -e "s|^\\([[:space:]]*ap_pwd[[:space:]]*=[[:space:]]*\\)\"\";|\\1\"$ap_pwd\";|" \
+    -e "s|^\\([[:space:]]*notify_url[[:space:]]*=[[:space:]]*\\)\"\";|\\1\"https://127.0.0.1:$gw_port/operators/$op/notify\";|" \
+    -e "s|^\\([[:space:]]*notify_secret[[:space:]]*=[[:space:]]*\\)\"\";|\\1\"$secret\";|" \
     -e '}' "$conf" > "$tmp"
   chmod 600 "$tmp"
   mv "$tmp" "$conf"
-  unset ap_pwd
-fi
+}
+give_ap omantel
+give_ap ooredoo

@@ -1,24 +1,34 @@
-/* op_bench.c — signature round trips per second through the Omantel adapter
- * and the real mock MSSP, beside the raw SoftHSM signing rate, same run.
+/* op_bench.c — signature round trips per second through the operator
+ * adapters and the real mock MSSPs — Omantel (SOAP, status polling) and
+ * Ooredoo (JSON, server-to-server notifications) — beside the raw SoftHSM
+ * signing rate, same run.
  *
  * Makes a private PKI with $BUILD/mpkictl (its own SoftHSM tokens, CA and
  * registry under /tmp; var/ is not touched) with OP_BENCH_SIMS subscribers
- * (default 16) whose behaviour is "approve:0" (the virtual user approves at
- * once: what remains is the MSSP's work, the SIM's signature and the
- * protocol), starts $BUILD/mssp-mock on a free loopback port, and keeps one
- * transaction per SIM running through the adapter (op_submit, op_follow:
- * MSS_Signature, MSS_StatusQuery every poll interval until 500 SIGNATURE)
- * for OP_BENCH_SECONDS (default 3). One round trip = submit to the PKCS#7 in
- * hand. Then, in the same run, ECDSA P-256 signatures through p11_sign on a
- * token of its own, one thread (the mock's SIM signs one per round trip).
+ * (default 16) per operator whose behaviour is "approve:0" (the virtual
+ * user approves at once: what remains is the MSSP's work, the SIM's
+ * signature and the protocol), starts $BUILD/mssp-mock for each operator on
+ * a free loopback port, and keeps one transaction per SIM running through
+ * the adapter for OP_BENCH_SECONDS (default 3):
+ *   omantel  MSS_Signature, MSS_StatusQuery every 10 ms until 500
+ *            SIGNATURE; one round trip = submit to the PKCS#7 in hand;
+ *   ooredoo  MSS_SignatureReq in asynchServerServer mode, the mock POSTs
+ *            the final MSS_StatusResp over HTTPS (HMAC) to an in-process
+ *            gateway server's POST /operators/ooredoo/notify, which hands it
+ *            to the adapter's loop; one round trip = submit to the PKCS1
+ *            signature in hand, no polling.
+ * Then, in the same run, ECDSA P-256 signatures through p11_sign on a token
+ * of its own, one thread (each mock's SIM signs one per round trip).
  * Prints
  *
  *   op omantel roundtrips ops_per_s=X
- *   p11 raw sign ops_per_s=Y
+ *   op ooredoo roundtrips ops_per_s=Y
+ *   p11 raw sign ops_per_s=Z
  *
  * and "# ..." lines with the details (latency, failures, settings).
  * Exit 1 when the set-up fails or a round trip fails. Run from the
  * repository root: BUILD=build build/tests/bench/op_bench */
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,21 +47,30 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "gw_app.h"
 #include "gw_config.h"
 #include "gw_err.h"
 #include "gw_log.h"
+#include "gw_operators.h"
 #include "mss_soap.h"
 #include "op_adapter.h"
 #include "p11.h"
 #include "support/t_demo.h"
+#include "support/t_server.h"
 
 #define AP_ID "http://mpkigw.bench/ap"
 #define AP_PWD "bench-secret"
+#define SECRET "bench-notification-secret-0123456789abcdef"
 #define MAX_SIMS 64
 
+enum { OM = 0, OO = 1 };
+static const char *const op_names[] = {"omantel", "ooredoo"};
+static const char *const op_prefix[] = {"+968992", "+968952"};
+
 static char dir[PATH_MAX], build[PATH_MAX];
-static pid_t mock_pid;
-static int mock_port;
+static char cert[PATH_MAX + 32], key[PATH_MAX + 32];
+static pid_t mock_pid[2];
+static int mock_port[2], gw_port;
 
 static double now_s(void) {
   struct timespec ts;
@@ -59,10 +78,12 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The private PKI: |nsims| SIMs that approve at once. */
+/* The private PKI: |nsims| SIMs per operator that approve at once; the
+ * gateway's AP at both; the notification URL and secret at Ooredoo; a TLS
+ * certificate for the in-process gateway that the Ooredoo mock trusts. */
 static int setup_pki(int nsims) {
-  size_t off = 0, cap = 64 + (size_t)nsims * 96;
-  char *csv = malloc(cap);
+  size_t off = 0, cap = 64 + (size_t)nsims * 200;
+  char *csv = malloc(cap), ops[1024];
   int rv;
 
   if (!csv) {
@@ -70,26 +91,51 @@ static int setup_pki(int nsims) {
   }
   off += (size_t)snprintf(csv, cap,
                           "msisdn,civil_id,name,operator,pin,puk,behaviour\n");
-  for (int i = 0; i < nsims; i++) {
-    off += (size_t)snprintf(csv + off, cap - off,
-                            "+968992%05d,2%07d,Bench %d,omantel,,,approve:0\n",
-                            i, i, i);
+  for (int o = OM; o <= OO; o++) {
+    for (int i = 0; i < nsims; i++) {
+      off += (size_t)snprintf(csv + off, cap - off,
+                              "%s%05d,%d%07d,Bench %d,%s,,,approve:0\n",
+                              op_prefix[o], i, 2 + o, i, i, op_names[o]);
+    }
   }
-  rv = t_demo_pki(dir, build, csv, AP_ID, AP_PWD);
+  gw_port = t_free_port();
+  snprintf(ops, sizeof(ops),
+           "omantel: { ap_id = \"%s\"; ap_pwd = \"%s\"; };\n"
+           "ooredoo: { ap_id = \"%s\"; ap_pwd = \"%s\";\n"
+           "  notify_url = \"https://127.0.0.1:%d/operators/ooredoo/notify\";\n"
+           "  notify_secret = \"%s\"; };\n",
+           AP_ID, AP_PWD, AP_ID, AP_PWD, gw_port, SECRET);
+  rv = gw_port ? t_demo_pki_ops(dir, build, csv, ops) : -1;
   free(csv);
+  snprintf(cert, sizeof(cert), "%s/gw-cert.pem", dir);
+  snprintf(key, sizeof(key), "%s/gw-key.pem", dir);
+  if (rv == 0) {
+    rv = t_sh("openssl req -x509 -newkey ec -pkeyopt "
+              "ec_paramgen_curve:P-256 -nodes -keyout '%s' -out '%s' -days 2 "
+              "-subj /CN=gw-bench -addext subjectAltName=IP:127.0.0.1 "
+              "2>/dev/null",
+              key, cert);
+  }
   return rv;
 }
 
-static int start_mock(void) {
-  return t_mock_start(dir, build,
-                      "transactions: { keep_done_s = 5; "
-                      "max_transactions = 1000000; };\n"
-                      "sims: { pool_threads = 2; };",
-                      &mock_port, &mock_pid);
+static int start_mocks(void) {
+  char extra[PATH_MAX + 400];
+
+  snprintf(extra, sizeof(extra),
+           "transactions: { keep_done_s = 5; max_transactions = 1000000; };\n"
+           "sims: { pool_threads = 2; };\n"
+           "notifications: { ca_file = \"%s\"; };",
+           cert);
+  return t_mock_start_op(dir, build, "omantel", extra, &mock_port[OM],
+                         &mock_pid[OM]) ||
+         t_mock_start_op(dir, build, "ooredoo", extra, &mock_port[OO],
+                         &mock_pid[OO]);
 }
 
 static void cleanup(void) {
-  t_mock_stop(&mock_pid);
+  t_mock_stop(&mock_pid[OM]);
+  t_mock_stop(&mock_pid[OO]);
   if (dir[0] && !getenv("KEEP_TMP")) {
     t_sh("rm -rf '%s'", dir);
   }
@@ -104,13 +150,13 @@ static double cpu_self(void) {
          (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-static double cpu_mock(void) {
+static double cpu_mock(pid_t pid) {
   char path[64], buf[2048], *p;
   unsigned long ut = 0, st = 0;
   FILE *f;
   size_t n;
 
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)mock_pid);
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
   f = fopen(path, "r");
   if (!f) {
     return 0;
@@ -130,7 +176,7 @@ static double cpu_mock(void) {
  * --------------------------------------------------------- */
 
 typedef struct bench {
-  op_adapter *om;
+  op_adapter *a;
   op_http *http;
   double end;
   long done, failed, outstanding;
@@ -193,46 +239,81 @@ static void start(slot *s) {
   rq.display_text = "Bench sign-in";
   rq.timeout_s = 0;
   s->t0 = now_s();
-  if (op_submit(s->b->om, s->b->http, &rq, on_result, s, &t) == GW_OK) {
+  if (op_submit(s->b->a, s->b->http, &rq, on_result, s, &t) == GW_OK) {
     s->b->outstanding++;
   } else {
     s->b->failed++;
   }
 }
 
-static double run_roundtrips(int nsims, double seconds, int poll_first,
+/* The in-process gateway that receives the Ooredoo notifications: the
+ * port and certificate the mock was told. */
+static void gw_tweak(gw_config *c) {
+  c->listen_port = gw_port;
+  free(c->tls_cert);
+  free(c->tls_key);
+  c->tls_cert = strdup(cert);
+  c->tls_key = strdup(key);
+}
+
+static void set_op(gw_op_config *oc, int port, const char *path, int poll_first,
+                   int poll_interval) {
+  char url[128];
+
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+  free(oc->url);
+  oc->url = strdup(url);
+  oc->poll_first_ms = poll_first;
+  oc->poll_interval_ms = poll_interval;
+  oc->timeout_s = 30;
+  oc->notify_overdue_ms = 10000; /* notifications only */
+}
+
+static double run_roundtrips(int op, int nsims, double seconds, int poll_first,
                              int poll_interval, bench *b) {
-  char path[PATH_MAX + 32], err[512], url[128];
-  struct event_base *base = event_base_new();
+  char path[PATH_MAX + 32], err[512];
+  struct event_base *base = NULL;
   gw_config *cfg = NULL;
-  op_registry *reg = NULL;
+  gw_app app;
+  ts_server srv;
+  int srv_up = 0;
   slot *slots = calloc((size_t)nsims, sizeof(*slots));
   double t0, dt = 0;
 
   memset(b, 0, sizeof(*b));
+  memset(&app, 0, sizeof(app));
   snprintf(path, sizeof(path), "%s/mpkigw.conf", dir);
-  if (!base || !slots ||
-      gw_config_load(&cfg, path, err, sizeof(err)) != GW_OK) {
+  if (!slots || gw_config_load(&cfg, path, err, sizeof(err)) != GW_OK) {
     fprintf(stderr, "op_bench: config: %s\n", err);
     goto out;
   }
-  snprintf(url, sizeof(url), "http://127.0.0.1:%d/soap/services", mock_port);
-  free(cfg->op_omantel.url);
-  cfg->op_omantel.url = strdup(url);
-  cfg->op_omantel.poll_first_ms = poll_first;
-  cfg->op_omantel.poll_interval_ms = poll_interval;
-  cfg->op_omantel.timeout_s = 30;
-  if (op_registry_new(&reg, cfg, err, sizeof(err)) != GW_OK ||
-      op_registry_http_new(reg, base, &b->http) != GW_OK) {
+  set_op(&cfg->op_omantel, mock_port[OM], "/soap/services", poll_first,
+         poll_interval);
+  set_op(&cfg->op_ooredoo, mock_port[OO], "/rest/service", poll_first,
+         poll_interval);
+  if (op_registry_new(&app.operators, cfg, err, sizeof(err)) != GW_OK) {
     fprintf(stderr, "op_bench: registry: %s\n", err);
     goto out;
   }
-  b->om = op_registry_get(reg, "omantel");
+  app.cfg = cfg;
+  base = event_base_new(); /* after the registry: notifications wake it */
+  if (!base || op_registry_http_new(app.operators, base, &b->http) != GW_OK) {
+    goto out;
+  }
+  if (op == OO) {
+    if (ts_start_app(&srv, 1, gw_tweak, gw_operators_register, &app) != 0) {
+      fprintf(stderr, "op_bench: the notification receiver did not start\n");
+      goto out;
+    }
+    srv_up = 1;
+  }
+  b->a = op_registry_get(app.operators, op_names[op]);
   /* warm-up: one round trip per SIM (connections, SIM logins) */
   b->end = 0;
   for (int i = 0; i < nsims; i++) {
     slots[i].b = b;
-    snprintf(slots[i].msisdn, sizeof(slots[i].msisdn), "+968992%05d", i);
+    snprintf(slots[i].msisdn, sizeof(slots[i].msisdn), "%s%05d", op_prefix[op],
+             i);
     start(&slots[i]);
   }
   while (b->outstanding > 0) {
@@ -244,7 +325,7 @@ static double run_roundtrips(int nsims, double seconds, int poll_first,
   b->done = 0;
   b->lat_sum = b->lat_max = 0;
   b->cpu_self = cpu_self();
-  b->cpu_mock = cpu_mock();
+  b->cpu_mock = cpu_mock(mock_pid[op]);
   t0 = now_s();
   b->end = t0 + seconds;
   for (int i = 0; i < nsims; i++) {
@@ -255,17 +336,40 @@ static double run_roundtrips(int nsims, double seconds, int poll_first,
   }
   dt = now_s() - t0;
   b->cpu_self = cpu_self() - b->cpu_self;
-  b->cpu_mock = cpu_mock() - b->cpu_mock;
+  b->cpu_mock = cpu_mock(mock_pid[op]) - b->cpu_mock;
 out:
+  if (srv_up) {
+    ts_stop(&srv);
+  }
   op_http_del(b->http);
   b->http = NULL;
-  op_registry_del(reg);
+  op_registry_del(app.operators);
   gw_config_del(cfg);
   if (base) {
     event_base_free(base);
   }
   free(slots);
   return dt > 0 ? (double)b->done / dt : 0;
+}
+
+static void report(int op, double rt, double seconds, int nsims,
+                   const bench *b) {
+  printf("op %s roundtrips ops_per_s=%.0f\n", op_names[op], rt);
+  printf("# %s: %ld round trips in %.1f s, %d SIMs (approve:0) in parallel, "
+         "%s; latency mean %.1f ms, max %.1f ms; %ld failed%s%s\n",
+         op_names[op], b->done, seconds, nsims,
+         op == OM ? "status queries at +1 ms then every 10 ms"
+                  : "final status by notification (HTTPS + HMAC), no polling",
+         b->done ? 1e3 * b->lat_sum / (double)b->done : 0, 1e3 * b->lat_max,
+         b->failed, b->failed ? ": " : "", b->first_failure);
+  if (b->done) {
+    printf("# %s CPU per round trip: adapter%s (this process) %.0f us, mock "
+           "MSSP %.0f us; %ld CPUs\n",
+           op_names[op], op == OO ? " + notification receiver" : "",
+           1e6 * b->cpu_self / (double)b->done,
+           1e6 * b->cpu_mock / (double)b->done, sysconf(_SC_NPROCESSORS_ONLN));
+  }
+  fflush(stdout);
 }
 
 /* ---- raw SoftHSM
@@ -320,10 +424,11 @@ out:
 int main(void) {
   const char *bs = getenv("BUILD"), *ss = getenv("OP_BENCH_SECONDS"),
              *ns = getenv("OP_BENCH_SIMS");
-  double seconds = ss ? atof(ss) : 3.0, rt, raw;
+  double seconds = ss ? atof(ss) : 3.0, rt, rt2, raw;
   int nsims = ns ? atoi(ns) : 16;
   char tmpl[] = "/tmp/op_bench.XXXXXX";
-  bench b;
+  bench b, b2;
+  long failed;
   int rc = 1;
 
   if (seconds <= 0) {
@@ -344,31 +449,27 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   gw_log_open(NULL, GW_LOG_ERROR);
   mss_soap_init();
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   srand((unsigned)getpid());
-  if (setup_pki(nsims) != 0 || start_mock() != 0) {
+  if (setup_pki(nsims) != 0 || start_mocks() != 0) {
     fprintf(stderr, "op_bench: set-up failed\n");
     return 1;
   }
-  rt = run_roundtrips(nsims, seconds, 1, 10, &b);
-  printf("op omantel roundtrips ops_per_s=%.0f\n", rt);
-  printf("# %ld round trips in %.1f s, %d SIMs (approve:0) in parallel, "
-         "status queries at +1 ms then every 10 ms; latency mean %.1f ms, "
-         "max %.1f ms; %ld failed%s%s\n",
-         b.done, seconds, nsims, b.done ? 1e3 * b.lat_sum / (double)b.done : 0,
-         1e3 * b.lat_max, b.failed, b.failed ? ": " : "", b.first_failure);
-  if (b.done) {
-    printf("# CPU per round trip: adapter (this process) %.0f us, mock MSSP "
-           "%.0f us; %ld CPUs\n",
-           1e6 * b.cpu_self / (double)b.done, 1e6 * b.cpu_mock / (double)b.done,
-           sysconf(_SC_NPROCESSORS_ONLN));
-  }
+  rt = run_roundtrips(OM, nsims, seconds, 1, 10, &b);
+  report(OM, rt, seconds, nsims, &b);
+  failed = b.failed;
+  rt2 = run_roundtrips(OO, nsims, seconds, 1, 10, &b2);
+  report(OO, rt2, seconds, nsims, &b2);
+  failed += b2.failed;
   fflush(stdout);
   raw = raw_sign_rate(seconds);
   printf("p11 raw sign ops_per_s=%.0f\n", raw);
   printf("# ECDSA P-256 through p11_sign on a SoftHSM token, 1 thread; each "
          "round trip above costs one such signature in the mock's SIM, plus "
-         "SOAP, HTTP and the CMS: ratio %.2f\n",
-         raw > 0 ? rt / raw : 0);
-  rc = b.failed || rt <= 0 || raw <= 0;
+         "the protocol: ratio omantel %.3f (SOAP, polling, CMS), ooredoo "
+         "%.3f (JSON, notification, raw r||s); ooredoo/omantel %.2f\n",
+         raw > 0 ? rt / raw : 0, raw > 0 ? rt2 / raw : 0,
+         rt > 0 ? rt2 / rt : 0);
+  rc = failed || rt <= 0 || rt2 <= 0 || raw <= 0;
   return rc;
 }

@@ -66,8 +66,20 @@ int t_mpkictl(const char *dir, const char *build, int timeout_s,
 
 int t_demo_pki(const char *dir, const char *build, const char *csv,
                const char *ap_id, const char *ap_pwd) {
-  char path[PATH_MAX + 64], text[PATH_MAX + 1024];
+  char omantel[1024];
+
+  snprintf(omantel, sizeof(omantel),
+           "  omantel: { ap_id = \"%s\"; ap_pwd = \"%s\"; };\n", ap_id, ap_pwd);
+  return t_demo_pki_ops(dir, build, csv, omantel);
+}
+
+int t_demo_pki_ops(const char *dir, const char *build, const char *csv,
+                   const char *operators_extra) {
+  char path[PATH_MAX + 64], text[PATH_MAX + 1024], plan[PATH_MAX + 128];
+  char *conf = NULL;
   const char *cwd = getenv("PWD");
+  const char *extra = operators_extra ? operators_extra : "";
+  int rc;
 
   snprintf(path, sizeof(path), "%s/tokens", dir);
   if (mkdir(path, 0700) != 0) {
@@ -82,19 +94,28 @@ int t_demo_pki(const char *dir, const char *build, const char *csv,
     return -1;
   }
   snprintf(path, sizeof(path), "%s/mpkigw.conf", dir);
-  snprintf(text, sizeof(text),
-           "tls: { certificate = \"none.pem\"; private_key = \"none.key\"; };\n"
-           "log: { level = \"warn\"; };\n"
-           "store: { path = \"mpkigw.db\"; };\n"
-           "pkcs11: { softhsm_conf = \"softhsm2.conf\"; };\n"
-           "pki: { dir = \"pki\"; crl = \"pki/crl.pem\"; };\n"
-           "operators: {\n"
-           "  numbering_plan = \"%s/configs/numbering-plan.conf\";\n"
-           "  portability = \"\";\n"
-           "  omantel: { ap_id = \"%s\"; ap_pwd = \"%s\"; };\n"
-           "};\n",
-           cwd ? cwd : ".", ap_id, ap_pwd);
-  if (t_write_text(path, text) != 0) {
+  plan[0] = '\0';
+  if (!strstr(extra, "numbering_plan")) {
+    snprintf(plan, sizeof(plan),
+             "  numbering_plan = \"%s/configs/numbering-plan.conf\";\n",
+             cwd ? cwd : ".");
+  }
+  if (asprintf(&conf,
+               "tls: { certificate = \"none.pem\"; private_key = "
+               "\"none.key\"; };\n"
+               "log: { level = \"warn\"; };\n"
+               "store: { path = \"mpkigw.db\"; };\n"
+               "pkcs11: { softhsm_conf = \"softhsm2.conf\"; };\n"
+               "pki: { dir = \"pki\"; crl = \"pki/crl.pem\"; };\n"
+               "operators: {\n%s%s%s\n};\n",
+               plan,
+               strstr(extra, "portability") ? "" : "  portability = \"\";\n",
+               extra) < 0) {
+    return -1;
+  }
+  rc = t_write_text(path, conf);
+  free(conf);
+  if (rc != 0) {
     return -1;
   }
   snprintf(path, sizeof(path), "%s/sims.csv", dir);
@@ -121,24 +142,43 @@ static int http_ok(int port, const char *path) {
 
 int t_mock_start(const char *dir, const char *build, const char *extra,
                  int *port, pid_t *pid) {
-  char conf[PATH_MAX + 32], logp[PATH_MAX + 32], exe[PATH_MAX + 32], text[4096];
+  return t_mock_start_op(dir, build, "omantel", extra, port, pid);
+}
 
+int t_mock_start_op(const char *dir, const char *build, const char *op,
+                    const char *extra, int *port, pid_t *pid) {
+  char conf[PATH_MAX + 32], logp[PATH_MAX + 32], exe[PATH_MAX + 32];
+  char suffix[40];
+  char *text = NULL;
+  int rc;
+
+  /* Omantel keeps the file names t_mock_start always had. */
+  suffix[0] = '\0';
+  if (strcmp(op, "omantel") != 0) {
+    snprintf(suffix, sizeof(suffix), "-%.32s", op);
+  }
   *port = t_free_port();
-  snprintf(conf, sizeof(conf), "%s/mssp-mock.conf", dir);
-  snprintf(text, sizeof(text),
-           "gateway_config = \"mpkigw.conf\";\n"
-           "gateway_ap = true;\n"
-           "state_dir = \"mock-state\";\n"
-           "omantel: { listen = \"127.0.0.1:%d\"; };\n"
-           "log: { level = \"warn\"; file = \"mock.log\"; access = false; };\n"
-           "application_providers = ( { ap_id = \"http://demo_ap\"; ap_pwd "
-           "= \"demo\"; } );\n"
-           "%s\n",
-           *port, extra ? extra : "");
-  if (t_write_text(conf, text) != 0) {
+  snprintf(conf, sizeof(conf), "%s/mssp%s.conf", dir,
+           suffix[0] ? suffix : "-mock");
+  if (asprintf(&text,
+               "gateway_config = \"mpkigw.conf\";\n"
+               "gateway_ap = true;\n"
+               "state_dir = \"mock-state\";\n"
+               "%s: { listen = \"127.0.0.1:%d\"; };\n"
+               "log: { level = \"warn\"; file = \"mock%s.log\"; access = "
+               "false; };\n"
+               "application_providers = ( { ap_id = \"http://demo_ap\"; "
+               "ap_pwd = \"demo\"; } );\n"
+               "%s\n",
+               op, *port, suffix, extra ? extra : "") < 0) {
     return -1;
   }
-  snprintf(logp, sizeof(logp), "%s/mock.out", dir);
+  rc = t_write_text(conf, text);
+  free(text);
+  if (rc != 0) {
+    return -1;
+  }
+  snprintf(logp, sizeof(logp), "%s/mock%s.out", dir, suffix);
   snprintf(exe, sizeof(exe), "%s/mssp-mock", build);
   *pid = fork();
   if (*pid == 0) {
@@ -148,7 +188,7 @@ int t_mock_start(const char *dir, const char *build, const char *extra,
       dup2(fd, 2);
     }
     setenv("SOFTHSM2_CONF", "/nonexistent", 1);
-    execl(exe, exe, "--operator", "omantel", "--config", conf, (char *)NULL);
+    execl(exe, exe, "--operator", op, "--config", conf, (char *)NULL);
     _exit(127);
   }
   if (*pid < 0) {

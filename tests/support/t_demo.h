@@ -1,5 +1,5 @@
-/* t_demo.h — a private demo PKI and the real mock operator, for tests and
- * benchmarks that drive the Omantel adapter end to end.
+/* t_demo.h — a private demo PKI and the real mock operators, for tests and
+ * benchmarks that drive the operator adapters end to end.
  *
  * Everything lives in a directory the caller made (mkdtemp) and removes:
  * softhsm2.conf + tokens/, an mpkigw.conf that mpkictl and the mock read,
@@ -29,6 +29,15 @@ int t_free_port(void);
 int t_demo_pki(const char *dir, const char *build, const char *csv,
                const char *ap_id, const char *ap_pwd);
 
+/* The same, with |operators_extra| (may be NULL) written inside the
+ * gateway config's `operators: { ... }` group instead of the Omantel AP,
+ * e.g. "omantel: { ap_id = ...; ap_pwd = ...; };\n ooredoo: { url =
+ * ...; ap_id = ...; ap_pwd = ...; notify_url = ...; notify_secret = ...;
+ * };". numbering_plan (the repository's) and portability ("") are written
+ * unless |operators_extra| sets them itself. */
+int t_demo_pki_ops(const char *dir, const char *build, const char *csv,
+                   const char *operators_extra);
+
 /* Runs `mpkictl --config mpkigw.conf ARGS` in |dir|, bounded by
  * |timeout_s|, appending to dir/ctl.log. Returns 0 on success. */
 int t_mpkictl(const char *dir, const char *build, int timeout_s,
@@ -41,6 +50,16 @@ int t_mpkictl(const char *dir, const char *build, int timeout_s,
  * (printing the end of the mock's output). */
 int t_mock_start(const char *dir, const char *build, const char *extra,
                  int *port, pid_t *pid);
+
+/* The same for operator |op| ("omantel" or "ooredoo"): the config names
+ * only `<op>: { listen = ...; }`, so |extra| must not hold an <op> group
+ * (nor application_providers); it may hold notifications, transactions,
+ * control, ... Files: dir/mssp-mock.conf, mock.log, mock.out for omantel
+ * (as t_mock_start), dir/mssp-<op>.conf, mock-<op>.log, mock-<op>.out
+ * otherwise, so that both mocks can run from one directory; the SIM
+ * counters are shared (dir/mock-state). */
+int t_mock_start_op(const char *dir, const char *build, const char *op,
+                    const char *extra, int *port, pid_t *pid);
 
 /* Stops the mock (SIGCONT + SIGTERM, SIGKILL after 2 s); *pid becomes 0. */
 void t_mock_stop(pid_t *pid);

@@ -1,6 +1,7 @@
 /* mock_config_test.c — operators/mock_config.c: the reference file, the
- * defaults, every kind of error with its file:line, the AP list and the
- * gateway's AP added beside it. */
+ * defaults, every kind of error with its file:line, the AP list (with the
+ * notification URL and secret of Ooredoo's asynchServerServer mode), the
+ * notifications group and the gateway's AP added beside it. */
 #include "harness.h"
 
 #include <ftw.h>
@@ -71,6 +72,12 @@ static void test_reference_file(void) {
   T_ASSERT(c->gateway_config[0] == '/');
   T_EQ_INT(c->default_timeout_s, 300);
   T_EQ_STR(c->default_behaviour, "approve:1000");
+  T_EQ_INT(c->notify_max_attempts, 6);
+  T_EQ_INT(c->notify_first_retry_ms, 1000);
+  T_EQ_INT(c->notify_window_s, 600);
+  T_EQ_INT(c->notify_timeout_ms, 5000);
+  T_ASSERT(strstr(c->notify_ca_file, "/var/tls/server.crt") != NULL);
+  T_ASSERT(c->notify_ca_file[0] == '/');
   mock_config_del(c);
 }
 
@@ -89,8 +96,11 @@ static void test_defaults_and_overrides(void) {
            "application_providers = (\n"
            "  { ap_id = \"http://a\"; ap_pwd = \"x\"; },\n"
            "  { ap_id = \"urn:b\"; ap_pwd = \"y\"; notify_url = "
-           "\"http://127.0.0.1:1/n\"; notify_secret = \"s\"; }\n"
-           ");\n");
+           "\"http://127.0.0.1:1/n\"; notify_secret = "
+           "\"0123456789abcdef0123456789abcdef\"; }\n"
+           ");\n"
+           "notifications: { max_attempts = 3; first_retry_ms = 10; "
+           "window_s = 5; timeout_ms = 200; ca_file = \"\"; };\n");
   T_EQ_INT(load(text, &c, err, sizeof(err)), GW_OK);
   if (!c) {
     printf("#   %s\n", err);
@@ -105,16 +115,34 @@ static void test_defaults_and_overrides(void) {
   T_EQ_INT(c->access_log, 0);
   T_EQ_INT(c->naps, 2);
   T_EQ_STR(c->aps[1].notify_url, "http://127.0.0.1:1/n");
-  T_EQ_STR(c->aps[1].notify_secret, "s");
+  T_EQ_STR(c->aps[1].notify_secret, "0123456789abcdef0123456789abcdef");
+  T_EQ_INT(c->notify_max_attempts, 3);
+  T_EQ_INT(c->notify_first_retry_ms, 10);
+  T_EQ_INT(c->notify_window_s, 5);
+  T_EQ_INT(c->notify_timeout_ms, 200);
+  T_EQ_STR(c->notify_ca_file, "");
   /* Relative paths: against the file's directory. */
   T_ASSERT(strncmp(c->state_dir, dir, strlen(dir)) == 0);
   T_EQ_STR(c->state_dir + strlen(c->state_dir) - 3, "/st");
-  /* The gateway's AP: added once. */
-  T_EQ_INT(mock_config_add_ap(c, "http://gw", "secret"), GW_OK);
-  T_EQ_INT(mock_config_add_ap(c, "http://gw", "other"), GW_OK);
+  /* The gateway's AP: added once, with its notification URL and secret. */
+  T_EQ_INT(mock_config_add_ap(c, "http://gw", "secret", "https://gw/notify",
+                              "secret-secret-secret-secret-32by"),
+           GW_OK);
+  T_EQ_INT(mock_config_add_ap(c, "http://gw", "other", NULL, NULL), GW_OK);
   T_EQ_INT(c->naps, 3);
   T_EQ_STR(c->aps[2].ap_pwd, "secret");
-  T_EQ_INT(mock_config_add_ap(c, "", "x"), GW_ERR_INVALID);
+  T_EQ_STR(c->aps[2].notify_url, "https://gw/notify");
+  T_EQ_STR(c->aps[2].notify_secret, "secret-secret-secret-secret-32by");
+  T_EQ_INT(mock_config_add_ap(c, "", "x", NULL, NULL), GW_ERR_INVALID);
+  /* A notify_url needs http(s) and a secret of 32 bytes or more. */
+  T_EQ_INT(mock_config_add_ap(c, "http://gw2", "x", "https://gw/n", "short"),
+           GW_ERR_INVALID);
+  T_EQ_INT(mock_config_add_ap(c, "http://gw2", "x", "ftp://gw/n",
+                              "secret-secret-secret-secret-32by"),
+           GW_ERR_INVALID);
+  T_EQ_INT(mock_config_add_ap(c, "http://gw2", "x", "", "ignored"), GW_OK);
+  T_EQ_INT(c->naps, 4);
+  T_EQ_STR(c->aps[3].notify_url, "");
   mock_config_del(c);
   mock_config_del(NULL);
 }
@@ -145,6 +173,17 @@ static void test_errors(void) {
       {"omantel = 5;\n", "omantel: expected a group"},
       {"gateway_config = 5;\n", "gateway_config: expected a string"},
       {"x = \n", "t.conf:2:"},
+      {"notifications: { max_attempts = 21; };\n",
+       "notifications.max_attempts: 21 is outside 1..20"},
+      {"notifications: { max_attempts = 0; };\n",
+       "notifications.max_attempts: 0 is outside 1..20"},
+      {"notifications: { first_retry_ms = 0; };\n",
+       "notifications.first_retry_ms"},
+      {"notifications: { window_s = 0; };\n", "notifications.window_s"},
+      {"notifications: { ca_file = 1; };\n",
+       "notifications.ca_file: expected a string"},
+      {"notifications: { retries = 1; };\n",
+       "unknown key \"notifications.retries\""},
   };
   static const struct {
     const char *text;
@@ -163,6 +202,18 @@ static void test_errors(void) {
        "{ ap_id = \"http://a\"; ap_pwd = \"y\"; } );\n",
        "listed twice"},
       {"application_providers = \"x\";\n", "expected a list"},
+      {"application_providers = ( { ap_id = \"http://a\"; ap_pwd = \"x\";\n"
+       "  notify_url = \"http://127.0.0.1:9/n\";\n"
+       "  notify_secret = \"too-short-secret\"; } );\n",
+       "t.conf:3: application_providers.notify_secret: at least 32 bytes"},
+      {"application_providers = ( { ap_id = \"http://a\"; ap_pwd = \"x\";\n"
+       "  notify_url = \"http://127.0.0.1:9/n\"; } );\n",
+       "application_providers.notify_secret: at least 32 bytes"},
+      {"application_providers = ( { ap_id = \"http://a\"; ap_pwd = \"x\";\n"
+       "  notify_url = \"mailto:ap@example.com\";\n"
+       "  notify_secret = \"0123456789abcdef0123456789abcdef\"; } );\n",
+       "t.conf:2: application_providers.notify_url: \"mailto:ap@example.com\" "
+       "is not an http:// or https:// URL"},
       {"state_dir = \"s\";\n",
        "missing required key \"application_providers\""},
   };
@@ -195,6 +246,13 @@ static void test_errors(void) {
                 &c, err, sizeof(err)),
            GW_ERR_CONFIG);
   T_ASSERT(strstr(err, "hunter2") == NULL);
+  /* Nor the notification secret. */
+  T_EQ_INT(load("application_providers = ( { ap_id = \"http://a\"; ap_pwd = "
+                "\"x\"; notify_url = \"http://127.0.0.1:9/n\"; "
+                "notify_secret = \"s3cr3t-s3cr3t\"; } );\n",
+                &c, err, sizeof(err)),
+           GW_ERR_CONFIG);
+  T_ASSERT(strstr(err, "s3cr3t") == NULL);
   /* A missing file. */
   T_EQ_INT(mock_config_load(&c, "/nonexistent/x.conf", err, sizeof(err)),
            GW_ERR_IO);
@@ -221,6 +279,8 @@ static void test_print_keys(void) {
   fclose(f);
   T_ASSERT(strstr(buf, "omantel.listen") != NULL);
   T_ASSERT(strstr(buf, "application_providers") != NULL);
+  T_ASSERT(strstr(buf, "notifications.max_attempts") != NULL);
+  T_ASSERT(strstr(buf, "notifications.ca_file") != NULL);
   T_ASSERT(strstr(buf, "\"1234\"") == NULL); /* PINs not printed */
   free(buf);
 }
