@@ -109,9 +109,11 @@ $handsets
         curl --http1.1 -sk https://127.0.0.1:$port/healthz
         curl -sk https://127.0.0.1:$port/metrics
         curl --cacert var/tls/server.crt https://localhost:$port/healthz
-        openssl verify -CAfile var/pki/root-ca.pem -untrusted var/pki/issuing-ca.pem \
-          -crl_check -CRLfile var/pki/crl.pem \
+        openssl verify -CAfile var/pki/root-ca.pem -untrusted var/pki/issuing-ca.pem \\
+          -crl_check -CRLfile var/pki/crl.pem \\
           <($BUILD/mpkictl sim show --msisdn +96899000004 --cert)   # revoked
+        scripts/ooredoo-sign.sh +96895000001   # a JSON signature from the Ooredoo mock,
+                                               # checked with openssl
 
   Ctrl-C stops the gateway (in-flight requests finish first) and the mocks.
 

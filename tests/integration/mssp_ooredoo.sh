@@ -455,6 +455,19 @@ if pkcs1_verify MSS_SignatureResp "$GW_TMP/text.txt"; then
 else
   not_ok "the PKCS1 signature verifies" "$VERIFY_WHY"
 fi
+# The demo's helper (README): the same acceptance with curl + openssl alone.
+if OOREDOO_URL=$URL/rest/service PKI=$PKI "$GW_ROOT/scripts/ooredoo-sign.sh" +96895000001 \
+  >"$GW_TMP/os.out" 2>&1 && grep -q '^Verified OK' "$GW_TMP/os.out"; then
+  ok "scripts/ooredoo-sign.sh: signed, certificate and r||s verified by openssl"
+else
+  not_ok "scripts/ooredoo-sign.sh +96895000001" "$(tail -n 3 "$GW_TMP/os.out")"
+fi
+if ! OOREDOO_URL=$URL/rest/service PKI=$PKI "$GW_ROOT/scripts/ooredoo-sign.sh" +96895000002 \
+  >"$GW_TMP/os.out" 2>&1 && grep -q '^fault: SubCode _402' "$GW_TMP/os.out"; then
+  ok "scripts/ooredoo-sign.sh +96895000002: fault _402, exit 1"
+else
+  not_ok "scripts/ooredoo-sign.sh +96895000002" "$(tail -n 3 "$GW_TMP/os.out")"
+fi
 openssl x509 -in "$GW_TMP/cert.pem" -noout -ext subjectAltName 2>/dev/null | grep -q 'tel:+96895000001' &&
   ok "the X509Certificate is +96895000001's" ||
   not_ok "the X509Certificate is the SIM's" "$(openssl x509 -in "$GW_TMP/cert.pem" -noout -subject 2>&1)"
