@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +343,7 @@ static void t_applied_once(void) {
 }
 
 int main(void) {
+  signal(SIGPIPE, SIG_IGN); /* a peer that closes early */
   curl_global_init(CURL_GLOBAL_DEFAULT);
   T_RUN_CHILD(t_refusals);
   T_RUN_CHILD(t_applied_once);

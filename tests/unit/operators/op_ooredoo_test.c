@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -818,6 +819,7 @@ static void t_receipt_and_metrics(void) {
 }
 
 int main(void) {
+  signal(SIGPIPE, SIG_IGN); /* a peer that closes early */
   gw_log_open(NULL, GW_LOG_ERROR);
   T_RUN(t_signature_header);
   T_RUN_CHILD(t_config);
