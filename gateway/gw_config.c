@@ -333,6 +333,29 @@ static const cfg_key config_keys[] = {
     KEY_INT("operators.ooredoo.breaker_cooldown_ms",
             op_ooredoo.breaker_cooldown_ms, 100, 3600000, 30000,
             "ms the breaker stays open before a probe"),
+
+    /* oidc (issue 6) */
+    KEY_STR("oidc.issuer", oidc_issuer, F_URL | F_NONEMPTY, 1, CFG_URL_MAX,
+            "https://127.0.0.1:8443",
+            "issuer identifier: the gateway's public base URL, exact"),
+    KEY_PATH("oidc.clients_file", oidc_clients_file, 0, "clients.conf",
+             "relying parties seeded into the store at start-up, \"\" = none"),
+    KEY_BOOL("oidc.demo", oidc_demo, 0,
+             "demo: client secrets under 32 bytes allowed"),
+    KEY_STR("oidc.signing_alg", oidc_signing_alg, F_NONEMPTY, 5, 5, "ES256",
+            "default token signing algorithm: ES256 or RS256"),
+    KEY_INT("oidc.access_token_ttl_s", oidc_access_ttl_s, 30, 86400, 300,
+            "access token lifetime, s"),
+    KEY_INT("oidc.id_token_ttl_s", oidc_id_ttl_s, 30, 86400, 300,
+            "ID token lifetime, s"),
+    KEY_INT("oidc.ciba_expiry_s", oidc_ciba_expiry_s, 10, 600, 120,
+            "CIBA request lifetime, s (default and maximum requested_expiry)"),
+    KEY_INT("oidc.ciba_interval_s", oidc_ciba_interval_s, 1, 60, 5,
+            "CIBA token polling interval, s"),
+    KEY_STR("oidc.display_lang", oidc_display_lang, F_NONEMPTY, 2, 2, "ar",
+            "language of the text on the phone: ar or en"),
+    KEY_STR("oidc.licensing_officers", oidc_officers, 0, 0, 65536, "",
+            "civil numbers (space-separated) that may get licensing.officer"),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -108,6 +108,18 @@ typedef struct gw_config {
                                 worker thread */
   gw_op_config op_omantel;   /* operators.omantel: SOAP 1.2, polling */
   gw_op_config op_ooredoo;   /* operators.ooredoo: JSON, notifications */
+
+  /* oidc: the OpenID Connect provider (docs/oidc.md) */
+  char *oidc_issuer;        /* issuer identifier, exact */
+  char *oidc_clients_file;  /* seed file of relying parties, "" = none */
+  int oidc_demo;            /* short client secrets allowed */
+  char *oidc_signing_alg;   /* "ES256" | "RS256" */
+  int oidc_access_ttl_s;
+  int oidc_id_ttl_s;
+  int oidc_ciba_expiry_s;   /* default and max requested_expiry */
+  int oidc_ciba_interval_s; /* token polling interval */
+  char *oidc_display_lang;  /* "ar" | "en" */
+  char *oidc_officers;      /* civil numbers, space-separated */
 } gw_config;
 
 /* Reads and validates |path|. On success stores a new config in |*out| and

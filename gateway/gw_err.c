@@ -15,6 +15,7 @@ static const char *const gw_err_text[] = {
     "limit reached",
     "protocol error",
     "internal error",
+    "already exists",
 };
 
 const char *gw_strerror(int err) {

@@ -21,7 +21,8 @@ enum {
   GW_ERR_LIMIT = -11,    /* a configured limit was reached */
   GW_ERR_PROTO = -12,    /* peer broke the protocol */
   GW_ERR_INTERNAL = -13, /* a bug: should not happen */
-  GW_ERR_LAST_ = -14
+  GW_ERR_EXISTS = -14,   /* already there, or already done (single use) */
+  GW_ERR_LAST_ = -15
 };
 
 /* Returns a static, human-readable text for |err|; never NULL. */

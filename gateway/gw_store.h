@@ -180,4 +180,102 @@ int gw_store_sub_revoke(gw_store *s, const char *msisdn, const char *reason,
  * GW_ERR_STORE. */
 int gw_store_sub_mark_signed(gw_store *s, const char *msisdn, long long when);
 
+/* ---- relying parties (migration 3) --------------------------------------
+ * One row per OAuth client (gw_client.h parses the lists). Lists are
+ * space-separated words. */
+
+#define GW_STORE_CLIENT_ID_MAX 64
+#define GW_STORE_CLIENT_NAME_MAX 256
+#define GW_STORE_CLIENT_LIST_MAX 2048 /* each space-separated list */
+#define GW_STORE_URL_MAX 512
+
+typedef struct gw_store_client {
+  char client_id[GW_STORE_CLIENT_ID_MAX + 1];  /* [A-Za-z0-9._-]{1,64} */
+  char name[GW_STORE_CLIENT_NAME_MAX + 1];     /* UTF-8, for the phone */
+  unsigned char secret_sha256[32];             /* SHA-256 of the secret */
+  char auth_methods[GW_STORE_CLIENT_LIST_MAX + 1]; /* client_secret_basic.. */
+  char grant_types[GW_STORE_CLIENT_LIST_MAX + 1];
+  char scopes[GW_STORE_CLIENT_LIST_MAX + 1];
+  char resources[GW_STORE_CLIENT_LIST_MAX + 1];
+  char redirect_uris[GW_STORE_CLIENT_LIST_MAX + 1];
+  char ciba_mode[8];                            /* "poll", "ping", "" */
+  char ciba_notification_endpoint[GW_STORE_URL_MAX + 1];
+  char id_token_alg[8];                         /* "ES256", "RS256" */
+  int resource_server;                          /* 0/1 */
+  long long created_at;                         /* Unix s; 0 in put = now */
+} gw_store_client;
+
+/* Inserts or replaces (same client_id). Returns GW_OK, GW_ERR_INVALID,
+ * GW_ERR_IO/GW_ERR_BUSY (store). */
+int gw_store_client_put(gw_store *s, const gw_store_client *c);
+/* Returns GW_OK or GW_ERR_NOT_FOUND. */
+int gw_store_client_get(gw_store *s, const char *client_id,
+                        gw_store_client *out);
+/* Returns GW_OK or GW_ERR_NOT_FOUND. */
+int gw_store_client_del(gw_store *s, const char *client_id);
+typedef int (*gw_store_client_cb)(const gw_store_client *c, void *arg);
+/* Every client in client_id order; a non-zero |cb| result stops the walk
+ * and is returned. */
+int gw_store_client_list(gw_store *s, gw_store_client_cb cb, void *arg);
+
+/* ---- sign-in transactions (migration 4) ---------------------------------
+ * The persistent record of an authentication transaction (gw_txn.h keeps
+ * the live state in memory and writes every change here, so that nothing a
+ * client was told is lost when the process dies). */
+
+#define GW_STORE_TXN_ID_MAX 64
+#define GW_STORE_TXN_TEXT_MAX 512
+
+typedef struct gw_store_txn {
+  char id[GW_STORE_TXN_ID_MAX + 1];          /* our transaction id */
+  char auth_req_id[GW_STORE_TXN_ID_MAX + 1]; /* CIBA handle, "" = none */
+  char client_id[GW_STORE_CLIENT_ID_MAX + 1];
+  char msisdn[GW_STORE_MSISDN_MAX + 1];
+  char civil_id[GW_STORE_CIVIL_ID_MAX + 1];
+  char operator_name[GW_STORE_OPERATOR_MAX + 1];
+  char state[16];   /* created, sent, signed, verified, done, failed,
+                       expired */
+  char outcome[32]; /* the failure's name, "" */
+  char detail[GW_STORE_TXN_TEXT_MAX + 1]; /* the real reason, for the log */
+  char scope[GW_STORE_TXN_TEXT_MAX + 1];
+  char resource[GW_STORE_URL_MAX + 1];
+  char acr[64];
+  unsigned char dtbs[32];     /* the SHA-256 the SIM signs */
+  char verification_code[8];  /* "0421" */
+  char mssp_trans_id[65];
+  long long created_at;       /* Unix ms */
+  long long expires_at;       /* Unix ms */
+  long long updated_at;       /* Unix ms */
+  long long auth_time;        /* Unix s of the verified signature, 0 */
+  int consumed;               /* 1 once tokens were issued */
+} gw_store_txn;
+
+/* Inserts or replaces the row with the same id (auth_req_id unique when
+ * not ""). Returns GW_OK, GW_ERR_INVALID, GW_ERR_EXISTS (auth_req_id of
+ * another row), store errors. */
+int gw_store_txn_put(gw_store *s, const gw_store_txn *t);
+/* By id, or by auth_req_id. Return GW_OK or GW_ERR_NOT_FOUND. */
+int gw_store_txn_get(gw_store *s, const char *id, gw_store_txn *out);
+int gw_store_txn_get_by_req(gw_store *s, const char *auth_req_id,
+                            gw_store_txn *out);
+/* Marks |id| consumed when it is not yet (single use): GW_OK when this
+ * call consumed it, GW_ERR_EXISTS when it was consumed before,
+ * GW_ERR_NOT_FOUND. Atomic (one UPDATE ... WHERE consumed = 0). */
+int gw_store_txn_consume(gw_store *s, const char *id);
+/* Deletes rows that expired before |before_ms| (Unix ms); |*n| (may be
+ * NULL) gets how many. */
+int gw_store_txn_purge(gw_store *s, long long before_ms, size_t *n);
+
+/* ---- revoked tokens (migration 5) ---------------------------------------
+ * The jti of every revoked token until it expires. */
+
+/* Records |jti| (1..64 printable ASCII) of |client_id| as revoked until
+ * |exp| (Unix s). Idempotent. */
+int gw_store_revoked_put(gw_store *s, const char *jti, const char *client_id,
+                         long long exp);
+/* GW_OK when |jti| is revoked, GW_ERR_NOT_FOUND when not. */
+int gw_store_revoked_get(gw_store *s, const char *jti);
+/* Deletes entries whose exp is before |before| (Unix s). */
+int gw_store_revoked_purge(gw_store *s, long long before, size_t *n);
+
 #endif
