@@ -383,11 +383,11 @@ static void t_err_unknown_key(void) {
   T_ASSERT(
       expect_err(TLS_KEYS "\n\nsrever: { listen = \"127.0.0.1:1\"; };\n", 4,
                  "unknown key \"srever\" (the groups are server, tls, "
-                 "limits, log, store, pkcs11, pki, gateway_keys, operators)"));
+                 "limits, log, store, pkcs11, pki, gateway_keys, operators, oidc)"));
   T_ASSERT(
       expect_err("workers = 4;\n", 1,
                  "unknown key \"workers\" (the groups are server, tls, "
-                 "limits, log, store, pkcs11, pki, gateway_keys, operators)"));
+                 "limits, log, store, pkcs11, pki, gateway_keys, operators, oidc)"));
   /* A group nested in a known group. */
   T_ASSERT(expect_err(TLS_KEYS "server: {\n  extra: {\n    workers = 1;\n  "
                                "};\n};\n",
@@ -396,7 +396,7 @@ static void t_err_unknown_key(void) {
   T_ASSERT(
       expect_err("serv: { };\n", 1,
                  "unknown key \"serv\" (the groups are server, tls, "
-                 "limits, log, store, pkcs11, pki, gateway_keys, operators)"));
+                 "limits, log, store, pkcs11, pki, gateway_keys, operators, oidc)"));
   T_ASSERT(expect_err("server = 1;\n", 1,
                       "server: expected a group, got an integer"));
 }
@@ -953,7 +953,7 @@ static void t_operators_errors(void) {
   T_ASSERT(expect_err(TLS_KEYS "omantel: { url = \"http://x/\"; };\n", 2,
                       "unknown key \"omantel\" (the groups are server, tls, "
                       "limits, log, store, pkcs11, pki, gateway_keys, "
-                      "operators)"));
+                      "operators, oidc)"));
   /* values */
   T_ASSERT(expect_err(TLS_KEYS "operators: { omantel: {\n url = \"\"; }; };\n",
                       3, "operators.omantel.url: must not be empty"));
