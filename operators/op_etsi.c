@@ -1274,6 +1274,10 @@ int op_etsi_notify(op_adapter *a, const op_notify_in *in, gw_buf *ack,
       nt_add_done(nt, note->mssp_trans_id, hash);
       w->note = note;
       note = NULL;
+      /* Counted before the loop can see it, so that whoever sees the end
+       * of the transaction also sees the count. */
+      atomic_fetch_add_explicit(&a->m.notify[OP_NOTIFY_APPLIED], 1,
+                                memory_order_relaxed);
       /* Thread-safe (evthread): the loop applies it after we answered. */
       event_active(w->ev, EV_READ, 0);
       applied = 1;
@@ -1308,9 +1312,10 @@ int op_etsi_notify(op_adapter *a, const op_notify_in *in, gw_buf *ack,
   }
   rv = note ? build_ack(ea, note, ack) : GW_ERR_NOMEM;
   free(note);
-  atomic_fetch_add_explicit(
-      &a->m.notify[applied ? OP_NOTIFY_APPLIED : OP_NOTIFY_REPEATED], 1,
-      memory_order_relaxed);
+  if (!applied) {
+    atomic_fetch_add_explicit(&a->m.notify[OP_NOTIFY_REPEATED], 1,
+                              memory_order_relaxed);
+  }
   ans->repeat = !applied;
   if (rv != GW_OK) {
     /* Applied all the same; the MSSP retries and gets the repeat path. */
