@@ -6,10 +6,14 @@
 #define GW_APP_H
 
 struct event_base;
+struct gw_clients;
 struct gw_config;
 struct gw_server;
+struct gw_signer;
 struct gw_store;
+struct gw_txn_engine;
 struct op_registry;
+struct p11_pool;
 
 typedef struct gw_app {
   struct gw_config *cfg;
@@ -18,6 +22,11 @@ typedef struct gw_app {
   struct op_registry *operators; /* routing + adapters (op_adapter.h) */
   struct event_base *base;       /* the main thread's loop */
   int store_ok;
+  /* the OpenID Connect provider (gw_oidc.h); all shared by every worker */
+  struct gw_txn_engine *txn;  /* sign-in transactions (gw_txn.h) */
+  struct gw_clients *clients; /* relying parties, in memory (gw_client.h) */
+  struct gw_signer *signer;   /* token keys, JWKS (gw_jose.h) */
+  struct p11_pool *pool;      /* blocking PKCS#11 work (gw_async.h) */
 } gw_app;
 
 #endif

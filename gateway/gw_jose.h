@@ -28,8 +28,11 @@
 struct gw_config;
 struct p11_module;
 
-/* base64url without padding (RFC 7515 §2). Decoding refuses padding,
- * whitespace and characters outside the alphabet. */
+/* base64url without padding (RFC 7515 §2). Encoding appends to |out|
+ * (GW_ERR_TOO_LARGE over its cap, |out| then unchanged). Decoding refuses
+ * padding, whitespace, characters outside the alphabet and a last
+ * character with unused bits set (each byte string has one encoding):
+ * GW_ERR_INVALID; GW_ERR_TOO_LARGE when |cap| is too small. */
 int gw_b64url_encode(const void *p, size_t n, gw_buf *out);
 int gw_b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap,
                      size_t *outlen);
@@ -50,13 +53,16 @@ typedef struct gw_signer gw_signer;
 /* Opens the gateway's signing keys: finds the token, logs in, finds both
  * keys, reads the public PEMs and kids from gateway_keys.dir and checks
  * they match. Blocking: call at start-up. Returns GW_OK or GW_ERR_CONFIG /
- * GW_ERR_NOT_FOUND / GW_ERR_IO / GW_ERR_NOMEM with a reason (file, label;
- * never a PIN) in |err|. |m| is borrowed and must outlive the signer. */
+ * GW_ERR_NOT_FOUND / GW_ERR_IO / GW_ERR_NOMEM (GW_ERR_INVALID for a NULL
+ * argument) with a reason (file, label; never a PIN) in |err|. |m| is borrowed
+ * and must outlive the signer. */
 int gw_signer_new(gw_signer **out, const struct gw_config *cfg,
                   struct p11_module *m, char *err, size_t errlen);
 
 /* For tests: a signer from PEM private keys in memory (no PKCS#11). Either
- * may be NULL (that algorithm is then unavailable). */
+ * may be NULL (that algorithm is then unavailable). Returns GW_OK,
+ * GW_ERR_INVALID (both NULL), GW_ERR_CONFIG (not an unencrypted PEM private
+ * key of the right kind: EC P-256, RSA of 2048..4096 bits), GW_ERR_NOMEM. */
 int gw_signer_new_pem(gw_signer **out, const char *es256_pem,
                       const char *rs256_pem, char *err, size_t errlen);
 

@@ -295,17 +295,34 @@ static int store_check_id(gw_store *s, const char *name, const char *v,
   return store_check_field(s, name, v, max + 1, 1, SUB_ASCII);
 }
 
-int gw_store_sub_put(gw_store *s, const gw_store_sub *sub) {
-#define F(field, req, kind)                                                    \
-  {                                                                            \
-#field, offsetof(gw_store_sub, field), sizeof(((gw_store_sub *)0)->field), \
-        req, kind                                                              \
+/* One string field of a row struct, for store_check_fields. */
+typedef struct store_field {
+  const char *name;
+  size_t off, cap;
+  int required, kind;
+} store_field;
+
+#define STORE_FIELD(type, field, req, kind)                                    \
+  { #field, offsetof(type, field), sizeof(((type *)0)->field), req, kind }
+
+/* Checks every string field listed in |fields| of the row at |row|. */
+static int store_check_fields(gw_store *s, const void *row,
+                              const store_field *fields, size_t n) {
+  int rv;
+
+  for (size_t i = 0; i < n; i++) {
+    rv = store_check_field(s, fields[i].name, (const char *)row + fields[i].off,
+                           fields[i].cap, fields[i].required, fields[i].kind);
+    if (rv != GW_OK) {
+      return rv;
+    }
   }
-  static const struct {
-    const char *name;
-    size_t off, cap;
-    int required, kind;
-  } fields[] = {
+  return GW_OK;
+}
+
+int gw_store_sub_put(gw_store *s, const gw_store_sub *sub) {
+#define F(field, req, kind) STORE_FIELD(gw_store_sub, field, req, kind)
+  static const store_field fields[] = {
       F(msisdn, 1, SUB_ASCII),      F(civil_id, 1, SUB_ASCII),
       F(name, 1, SUB_UTF8),         F(operator_name, 1, SUB_ASCII),
       F(cert_serial, 1, SUB_ASCII), F(cert_pem, 1, SUB_LINES),
@@ -322,12 +339,9 @@ int gw_store_sub_put(gw_store *s, const gw_store_sub *sub) {
     snprintf(s->errmsg, sizeof(s->errmsg), "subscriber is NULL");
     return GW_ERR_INVALID;
   }
-  for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-    rv = store_check_field(s, fields[i].name, (const char *)sub + fields[i].off,
-                           fields[i].cap, fields[i].required, fields[i].kind);
-    if (rv != GW_OK) {
-      return rv;
-    }
+  rv = store_check_fields(s, sub, fields, sizeof(fields) / sizeof(fields[0]));
+  if (rv != GW_OK) {
+    return rv;
   }
   if (sub->revoked != 0 && sub->revoked != 1) {
     snprintf(s->errmsg, sizeof(s->errmsg), "revoked is %d, not 0 or 1",
@@ -428,4 +442,222 @@ int gw_store_sub_mark_signed(gw_store *s, const char *msisdn, long long when) {
     return GW_ERR_INVALID;
   }
   return s->ops->sub_mark_signed(s, msisdn, when);
+}
+
+/* ---- relying parties, sign-in transactions, revoked tokens ------------ */
+
+int gw_store_client_put(gw_store *s, const gw_store_client *c) {
+#define F(field, req, kind) STORE_FIELD(gw_store_client, field, req, kind)
+  static const store_field fields[] = {
+      F(client_id, 1, SUB_ASCII),
+      F(name, 0, SUB_UTF8),
+      F(auth_methods, 0, SUB_ASCII),
+      F(grant_types, 0, SUB_ASCII),
+      F(scopes, 0, SUB_ASCII),
+      F(resources, 0, SUB_ASCII),
+      F(redirect_uris, 0, SUB_ASCII),
+      F(ciba_mode, 0, SUB_ASCII),
+      F(ciba_notification_endpoint, 0, SUB_ASCII),
+      F(id_token_alg, 0, SUB_ASCII),
+  };
+#undef F
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (!c) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "client is NULL");
+    return GW_ERR_INVALID;
+  }
+  rv = store_check_fields(s, c, fields, sizeof(fields) / sizeof(fields[0]));
+  if (rv != GW_OK) {
+    return rv;
+  }
+  if (c->resource_server != 0 && c->resource_server != 1) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "resource_server is %d, not 0 or 1",
+             c->resource_server);
+    return GW_ERR_INVALID;
+  }
+  if (c->created_at < 0) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "created_at is negative");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->client_put(s, c);
+}
+
+/* The common start of the functions that take a key and an output row. */
+static int store_check_key_out(gw_store *s, const char *name, const char *v,
+                               size_t max, const void *out) {
+  int rv = store_check_id(s, name, v, max);
+
+  if (rv == GW_OK && !out) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "output is NULL");
+    rv = GW_ERR_INVALID;
+  }
+  return rv;
+}
+
+int gw_store_client_get(gw_store *s, const char *client_id,
+                        gw_store_client *out) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_key_out(s, "client_id", client_id, GW_STORE_CLIENT_ID_MAX,
+                           out);
+  return rv == GW_OK ? s->ops->client_get(s, client_id, out) : rv;
+}
+
+int gw_store_client_del(gw_store *s, const char *client_id) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_id(s, "client_id", client_id, GW_STORE_CLIENT_ID_MAX);
+  return rv == GW_OK ? s->ops->client_del(s, client_id) : rv;
+}
+
+int gw_store_client_list(gw_store *s, gw_store_client_cb cb, void *arg) {
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (!cb) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "callback is NULL");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->client_list(s, cb, arg);
+}
+
+int gw_store_txn_put(gw_store *s, const gw_store_txn *t) {
+#define F(field, req, kind) STORE_FIELD(gw_store_txn, field, req, kind)
+  static const store_field fields[] = {
+      F(id, 1, SUB_ASCII),
+      F(auth_req_id, 0, SUB_ASCII),
+      F(client_id, 1, SUB_ASCII),
+      F(msisdn, 0, SUB_ASCII),
+      F(civil_id, 0, SUB_ASCII),
+      F(operator_name, 0, SUB_ASCII),
+      F(state, 1, SUB_ASCII),
+      F(outcome, 0, SUB_ASCII),
+      F(detail, 0, SUB_UTF8),
+      F(scope, 0, SUB_ASCII),
+      F(resource, 0, SUB_ASCII),
+      F(acr, 0, SUB_ASCII),
+      F(verification_code, 0, SUB_ASCII),
+      F(mssp_trans_id, 0, SUB_ASCII),
+  };
+#undef F
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (!t) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "transaction is NULL");
+    return GW_ERR_INVALID;
+  }
+  rv = store_check_fields(s, t, fields, sizeof(fields) / sizeof(fields[0]));
+  if (rv != GW_OK) {
+    return rv;
+  }
+  if (t->consumed != 0 && t->consumed != 1) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "consumed is %d, not 0 or 1",
+             t->consumed);
+    return GW_ERR_INVALID;
+  }
+  if (t->created_at < 0 || t->expires_at < 0 || t->updated_at < 0 ||
+      t->auth_time < 0) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "a time is negative");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->txn_put(s, t);
+}
+
+int gw_store_txn_get(gw_store *s, const char *id, gw_store_txn *out) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_key_out(s, "id", id, GW_STORE_TXN_ID_MAX, out);
+  return rv == GW_OK ? s->ops->txn_get(s, id, out) : rv;
+}
+
+int gw_store_txn_get_by_req(gw_store *s, const char *auth_req_id,
+                            gw_store_txn *out) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_key_out(s, "auth_req_id", auth_req_id, GW_STORE_TXN_ID_MAX,
+                           out);
+  return rv == GW_OK ? s->ops->txn_get_by_req(s, auth_req_id, out) : rv;
+}
+
+int gw_store_txn_consume(gw_store *s, const char *id) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_id(s, "id", id, GW_STORE_TXN_ID_MAX);
+  return rv == GW_OK ? s->ops->txn_consume(s, id) : rv;
+}
+
+int gw_store_txn_purge(gw_store *s, long long before_ms, size_t *n) {
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  return s->ops->txn_purge(s, before_ms, n);
+}
+
+int gw_store_revoked_put(gw_store *s, const char *jti, const char *client_id,
+                         long long exp) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_id(s, "jti", jti, GW_STORE_JTI_MAX);
+  if (rv == GW_OK) {
+    rv = store_check_id(s, "client_id", client_id, GW_STORE_CLIENT_ID_MAX);
+  }
+  if (rv == GW_OK && exp < 0) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "exp is negative");
+    rv = GW_ERR_INVALID;
+  }
+  return rv == GW_OK ? s->ops->revoked_put(s, jti, client_id, exp) : rv;
+}
+
+int gw_store_revoked_get(gw_store *s, const char *jti) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  rv = store_check_id(s, "jti", jti, GW_STORE_JTI_MAX);
+  return rv == GW_OK ? s->ops->revoked_get(s, jti) : rv;
+}
+
+int gw_store_revoked_purge(gw_store *s, long long before, size_t *n) {
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  return s->ops->revoked_purge(s, before, n);
 }

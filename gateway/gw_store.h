@@ -181,8 +181,13 @@ int gw_store_sub_revoke(gw_store *s, const char *msisdn, const char *reason,
 int gw_store_sub_mark_signed(gw_store *s, const char *msisdn, long long when);
 
 /* ---- relying parties (migration 3) --------------------------------------
- * One row per OAuth client (gw_client.h parses the lists). Lists are
- * space-separated words. */
+ * One row per OAuth client, keyed by client_id (table clients). The store
+ * checks what it needs to keep a row safely, as for subscribers: every
+ * string terminated inside its array, client_id non-empty, the name valid
+ * UTF-8 without control characters, everything else printable ASCII,
+ * resource_server 0 or 1, created_at >= 0. The meaning (id syntax, known
+ * grant types, URLs) is gw_client_check's (gw_client.h), which parses the
+ * lists: space-separated words. Only the SHA-256 of the secret is kept. */
 
 #define GW_STORE_CLIENT_ID_MAX 64
 #define GW_STORE_CLIENT_NAME_MAX 256
@@ -190,38 +195,60 @@ int gw_store_sub_mark_signed(gw_store *s, const char *msisdn, long long when);
 #define GW_STORE_URL_MAX 512
 
 typedef struct gw_store_client {
-  char client_id[GW_STORE_CLIENT_ID_MAX + 1];  /* [A-Za-z0-9._-]{1,64} */
-  char name[GW_STORE_CLIENT_NAME_MAX + 1];     /* UTF-8, for the phone */
-  unsigned char secret_sha256[32];             /* SHA-256 of the secret */
+  char client_id[GW_STORE_CLIENT_ID_MAX + 1];      /* [A-Za-z0-9._-]{1,64} */
+  char name[GW_STORE_CLIENT_NAME_MAX + 1];         /* UTF-8, for the phone */
+  unsigned char secret_sha256[32];                 /* SHA-256 of the secret */
   char auth_methods[GW_STORE_CLIENT_LIST_MAX + 1]; /* client_secret_basic.. */
   char grant_types[GW_STORE_CLIENT_LIST_MAX + 1];
   char scopes[GW_STORE_CLIENT_LIST_MAX + 1];
   char resources[GW_STORE_CLIENT_LIST_MAX + 1];
   char redirect_uris[GW_STORE_CLIENT_LIST_MAX + 1];
-  char ciba_mode[8];                            /* "poll", "ping", "" */
+  char ciba_mode[8]; /* "poll", "ping", "" */
   char ciba_notification_endpoint[GW_STORE_URL_MAX + 1];
-  char id_token_alg[8];                         /* "ES256", "RS256" */
-  int resource_server;                          /* 0/1 */
-  long long created_at;                         /* Unix s; 0 in put = now */
+  char id_token_alg[8]; /* "ES256", "RS256" */
+  int resource_server;  /* 0/1 */
+  long long created_at; /* Unix s; 0 in put = now */
 } gw_store_client;
 
-/* Inserts or replaces (same client_id). Returns GW_OK, GW_ERR_INVALID,
- * GW_ERR_IO/GW_ERR_BUSY (store). */
+/* Inserts the client |c| or replaces the row with the same client_id,
+ * every column as given (created_at 0 is stored as the current time), as
+ * one committed transaction. Returns GW_OK,
+ *   GW_ERR_INVALID  a string not terminated inside its array, an empty
+ *                   client_id, bytes not allowed (the reason names the
+ *                   field), resource_server not 0/1, a negative time;
+ *   GW_ERR_BUSY, GW_ERR_STORE, GW_ERR_NOMEM. */
 int gw_store_client_put(gw_store *s, const gw_store_client *c);
-/* Returns GW_OK or GW_ERR_NOT_FOUND. */
+
+/* Copies the client |client_id| into |*out|. Returns GW_OK,
+ * GW_ERR_NOT_FOUND, GW_ERR_INVALID (|client_id| empty, longer than
+ * GW_STORE_CLIENT_ID_MAX or not printable ASCII; |out| NULL), GW_ERR_BUSY,
+ * GW_ERR_STORE (also: a stored value longer than its field). */
 int gw_store_client_get(gw_store *s, const char *client_id,
                         gw_store_client *out);
-/* Returns GW_OK or GW_ERR_NOT_FOUND. */
+
+/* Deletes the client |client_id|, as one committed transaction. Returns
+ * GW_OK, GW_ERR_NOT_FOUND, GW_ERR_INVALID, GW_ERR_BUSY, GW_ERR_STORE. */
 int gw_store_client_del(gw_store *s, const char *client_id);
+
+/* Called by gw_store_client_list for each row; |c| is borrowed for the
+ * call. Returning anything but GW_OK stops the listing with that value. */
 typedef int (*gw_store_client_cb)(const gw_store_client *c, void *arg);
-/* Every client in client_id order; a non-zero |cb| result stops the walk
- * and is returned. */
+
+/* Calls |cb| for every client in client_id order, in one read transaction
+ * (the callback must not write through |s|). Returns GW_OK (also for no
+ * rows), the callback's non-GW_OK value, GW_ERR_INVALID (no |cb|),
+ * GW_ERR_BUSY, GW_ERR_STORE, GW_ERR_NOMEM. */
 int gw_store_client_list(gw_store *s, gw_store_client_cb cb, void *arg);
 
 /* ---- sign-in transactions (migration 4) ---------------------------------
  * The persistent record of an authentication transaction (gw_txn.h keeps
  * the live state in memory and writes every change here, so that nothing a
- * client was told is lost when the process dies). */
+ * client was told is lost when the process dies). Table auth_txn, keyed by
+ * id, auth_req_id unique among the rows that have one, indexed by
+ * expires_at for the purge. The store checks: strings terminated inside
+ * their arrays, id / client_id / state non-empty, detail valid UTF-8
+ * without control characters, the rest printable ASCII, consumed 0 or 1,
+ * times >= 0. */
 
 #define GW_STORE_TXN_ID_MAX 64
 #define GW_STORE_TXN_TEXT_MAX 512
@@ -240,42 +267,68 @@ typedef struct gw_store_txn {
   char scope[GW_STORE_TXN_TEXT_MAX + 1];
   char resource[GW_STORE_URL_MAX + 1];
   char acr[64];
-  unsigned char dtbs[32];     /* the SHA-256 the SIM signs */
-  char verification_code[8];  /* "0421" */
+  unsigned char dtbs[32];    /* the SHA-256 the SIM signs */
+  char verification_code[8]; /* "0421" */
   char mssp_trans_id[65];
-  long long created_at;       /* Unix ms */
-  long long expires_at;       /* Unix ms */
-  long long updated_at;       /* Unix ms */
-  long long auth_time;        /* Unix s of the verified signature, 0 */
-  int consumed;               /* 1 once tokens were issued */
+  long long created_at; /* Unix ms */
+  long long expires_at; /* Unix ms */
+  long long updated_at; /* Unix ms */
+  long long auth_time;  /* Unix s of the verified signature, 0 */
+  int consumed;         /* 1 once tokens were issued */
 } gw_store_txn;
 
-/* Inserts or replaces the row with the same id (auth_req_id unique when
- * not ""). Returns GW_OK, GW_ERR_INVALID, GW_ERR_EXISTS (auth_req_id of
- * another row), store errors. */
+/* Inserts the transaction |t| or replaces the row with the same id, every
+ * column as given, as one committed transaction -- except that a consumed
+ * row stays consumed (a put from a stale copy never re-opens a single-use
+ * transaction; only gw_store_txn_consume sets it). Returns GW_OK,
+ *   GW_ERR_INVALID  as described above (the reason names the field);
+ *   GW_ERR_EXISTS   |t->auth_req_id| is the auth_req_id of another row;
+ *   GW_ERR_BUSY, GW_ERR_STORE, GW_ERR_NOMEM. */
 int gw_store_txn_put(gw_store *s, const gw_store_txn *t);
-/* By id, or by auth_req_id. Return GW_OK or GW_ERR_NOT_FOUND. */
+
+/* Copy the transaction with id |id|, or with the auth_req_id
+ * |auth_req_id|, into |*out|. Return GW_OK, GW_ERR_NOT_FOUND,
+ * GW_ERR_INVALID (key empty, over GW_STORE_TXN_ID_MAX or not printable
+ * ASCII; |out| NULL), GW_ERR_BUSY, GW_ERR_STORE. */
 int gw_store_txn_get(gw_store *s, const char *id, gw_store_txn *out);
 int gw_store_txn_get_by_req(gw_store *s, const char *auth_req_id,
                             gw_store_txn *out);
-/* Marks |id| consumed when it is not yet (single use): GW_OK when this
- * call consumed it, GW_ERR_EXISTS when it was consumed before,
- * GW_ERR_NOT_FOUND. Atomic (one UPDATE ... WHERE consumed = 0). */
+
+/* Marks |id| consumed when it is not yet (single use), as one committed
+ * transaction: one UPDATE ... WHERE id = ? AND consumed = 0, so that of
+ * any number of concurrent callers, on any handles or processes, exactly
+ * one gets GW_OK. Returns GW_OK (this call consumed it), GW_ERR_EXISTS
+ * (consumed before), GW_ERR_NOT_FOUND, GW_ERR_INVALID, GW_ERR_BUSY,
+ * GW_ERR_STORE. */
 int gw_store_txn_consume(gw_store *s, const char *id);
-/* Deletes rows that expired before |before_ms| (Unix ms); |*n| (may be
- * NULL) gets how many. */
+
+/* Deletes, as one committed transaction, the rows whose expires_at is
+ * before |before_ms| (Unix ms); |*n| (may be NULL) gets how many. Returns
+ * GW_OK, GW_ERR_BUSY, GW_ERR_STORE. */
 int gw_store_txn_purge(gw_store *s, long long before_ms, size_t *n);
 
 /* ---- revoked tokens (migration 5) ---------------------------------------
- * The jti of every revoked token until it expires. */
+ * The jti of every revoked token until it expires (table revoked_tokens,
+ * indexed by exp for the purge). */
 
-/* Records |jti| (1..64 printable ASCII) of |client_id| as revoked until
- * |exp| (Unix s). Idempotent. */
+#define GW_STORE_JTI_MAX 64
+
+/* Records |jti| (1..GW_STORE_JTI_MAX printable ASCII) of |client_id|
+ * (1..GW_STORE_CLIENT_ID_MAX printable ASCII) as revoked until |exp| (Unix
+ * s, >= 0), as one committed transaction. Idempotent: revoking again
+ * succeeds and keeps the later exp. Returns GW_OK, GW_ERR_INVALID,
+ * GW_ERR_BUSY, GW_ERR_STORE. */
 int gw_store_revoked_put(gw_store *s, const char *jti, const char *client_id,
                          long long exp);
-/* GW_OK when |jti| is revoked, GW_ERR_NOT_FOUND when not. */
+
+/* Returns GW_OK when |jti| is revoked (whatever its exp: an expired token
+ * fails its own exp check), GW_ERR_NOT_FOUND when not, GW_ERR_INVALID,
+ * GW_ERR_BUSY, GW_ERR_STORE. */
 int gw_store_revoked_get(gw_store *s, const char *jti);
-/* Deletes entries whose exp is before |before| (Unix s). */
+
+/* Deletes, as one committed transaction, the entries whose exp is before
+ * |before| (Unix s); |*n| (may be NULL) gets how many. Returns GW_OK,
+ * GW_ERR_BUSY, GW_ERR_STORE. */
 int gw_store_revoked_purge(gw_store *s, long long before, size_t *n);
 
 #endif

@@ -51,6 +51,26 @@ struct gw_store_ops {
   int (*sub_revoke)(gw_store *s, const char *msisdn, const char *reason,
                     long long when);
   int (*sub_mark_signed)(gw_store *s, const char *msisdn, long long when);
+  /* Relying parties: |c| has been checked as gw_store.h describes (strings
+   * terminated, of the allowed bytes; resource_server 0/1; created_at >= 0);
+   * |client_id| is 1..GW_STORE_CLIENT_ID_MAX printable ASCII. */
+  int (*client_put)(gw_store *s, const gw_store_client *c);
+  int (*client_get)(gw_store *s, const char *client_id, gw_store_client *out);
+  int (*client_del)(gw_store *s, const char *client_id);
+  int (*client_list)(gw_store *s, gw_store_client_cb cb, void *arg);
+  /* Sign-in transactions: |t| checked likewise; |id| / |auth_req_id| are
+   * 1..GW_STORE_TXN_ID_MAX printable ASCII; |n| may be NULL. */
+  int (*txn_put)(gw_store *s, const gw_store_txn *t);
+  int (*txn_get)(gw_store *s, const char *id, gw_store_txn *out);
+  int (*txn_get_by_req)(gw_store *s, const char *auth_req_id,
+                        gw_store_txn *out);
+  int (*txn_consume)(gw_store *s, const char *id);
+  int (*txn_purge)(gw_store *s, long long before_ms, size_t *n);
+  /* Revoked tokens: |jti| and |client_id| are 1..64 printable ASCII. */
+  int (*revoked_put)(gw_store *s, const char *jti, const char *client_id,
+                     long long exp);
+  int (*revoked_get)(gw_store *s, const char *jti);
+  int (*revoked_purge)(gw_store *s, long long before, size_t *n);
 };
 
 /* The backends. */

@@ -60,6 +60,58 @@ static const sq_migration sq_migrations[] = {
      "  last_signed_at INTEGER\n"
      ");\n"
      "CREATE INDEX subscribers_civil_id ON subscribers (civil_id);"},
+    /* No foreign keys from the later tables to this one: a client removed
+     * with mpkictl must not fail on its old transactions, and those must
+     * stay readable until they are purged. */
+    {3, "relying parties",
+     "CREATE TABLE clients (\n"
+     "  client_id TEXT PRIMARY KEY,\n"
+     "  name TEXT NOT NULL,\n"
+     "  secret_sha256 BLOB NOT NULL CHECK (length(secret_sha256) = 32),\n"
+     "  auth_methods TEXT NOT NULL,\n"
+     "  grant_types TEXT NOT NULL,\n"
+     "  scopes TEXT NOT NULL,\n"
+     "  resources TEXT NOT NULL,\n"
+     "  redirect_uris TEXT NOT NULL,\n"
+     "  ciba_mode TEXT NOT NULL,\n"
+     "  ciba_notification_endpoint TEXT NOT NULL,\n"
+     "  id_token_alg TEXT NOT NULL,\n"
+     "  resource_server INTEGER NOT NULL CHECK (resource_server IN (0, 1)),\n"
+     "  created_at INTEGER NOT NULL\n"
+     ");"},
+    /* auth_req_id is NULL, not '', when there is none: UNIQUE allows any
+     * number of NULLs (in PostgreSQL too) but only one ''. */
+    {4, "sign-in transactions",
+     "CREATE TABLE auth_txn (\n"
+     "  id TEXT PRIMARY KEY,\n"
+     "  auth_req_id TEXT UNIQUE,\n"
+     "  client_id TEXT NOT NULL,\n"
+     "  msisdn TEXT NOT NULL,\n"
+     "  civil_id TEXT NOT NULL,\n"
+     "  operator TEXT NOT NULL,\n"
+     "  state TEXT NOT NULL,\n"
+     "  outcome TEXT NOT NULL,\n"
+     "  detail TEXT NOT NULL,\n"
+     "  scope TEXT NOT NULL,\n"
+     "  resource TEXT NOT NULL,\n"
+     "  acr TEXT NOT NULL,\n"
+     "  dtbs BLOB NOT NULL CHECK (length(dtbs) = 32),\n"
+     "  verification_code TEXT NOT NULL,\n"
+     "  mssp_trans_id TEXT NOT NULL,\n"
+     "  created_at INTEGER NOT NULL,\n"
+     "  expires_at INTEGER NOT NULL,\n"
+     "  updated_at INTEGER NOT NULL,\n"
+     "  auth_time INTEGER NOT NULL,\n"
+     "  consumed INTEGER NOT NULL DEFAULT 0 CHECK (consumed IN (0, 1))\n"
+     ");\n"
+     "CREATE INDEX auth_txn_expires_at ON auth_txn (expires_at);"},
+    {5, "revoked tokens",
+     "CREATE TABLE revoked_tokens (\n"
+     "  jti TEXT PRIMARY KEY,\n"
+     "  client_id TEXT NOT NULL,\n"
+     "  exp INTEGER NOT NULL\n"
+     ");\n"
+     "CREATE INDEX revoked_tokens_exp ON revoked_tokens (exp);"},
 };
 
 #define SQ_NMIGRATIONS ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
@@ -83,6 +135,19 @@ enum {
   SQ_SUB_LIST_CIVIL,
   SQ_SUB_REVOKE,
   SQ_SUB_SIGNED,
+  SQ_CLIENT_PUT,
+  SQ_CLIENT_GET,
+  SQ_CLIENT_DEL,
+  SQ_CLIENT_LIST,
+  SQ_TXN_PUT,
+  SQ_TXN_GET,
+  SQ_TXN_GET_REQ,
+  SQ_TXN_CONSUME,
+  SQ_TXN_EXISTS,
+  SQ_TXN_PURGE,
+  SQ_REVOKED_PUT,
+  SQ_REVOKED_GET,
+  SQ_REVOKED_PURGE,
   SQ_NSTMTS /* count */
 };
 
@@ -90,6 +155,16 @@ enum {
   "msisdn, civil_id, name, operator, status, cert_serial, cert_pem, "          \
   "behaviour, created_at, COALESCE(revoked_at, 0), "                           \
   "COALESCE(revocation_reason, ''), COALESCE(last_signed_at, 0)"
+
+#define SQ_CLIENT_COLUMNS                                                      \
+  "client_id, name, secret_sha256, auth_methods, grant_types, scopes, "        \
+  "resources, redirect_uris, ciba_mode, ciba_notification_endpoint, "          \
+  "id_token_alg, resource_server, created_at"
+
+#define SQ_TXN_COLUMNS                                                         \
+  "id, COALESCE(auth_req_id, ''), client_id, msisdn, civil_id, operator, "     \
+  "state, outcome, detail, scope, resource, acr, dtbs, verification_code, "    \
+  "mssp_trans_id, created_at, expires_at, updated_at, auth_time, consumed"
 
 static const char *const sq_sql[SQ_NSTMTS] = {
     /* Reads a table rather than a bare "SELECT 1", which never touches the
@@ -130,6 +205,64 @@ static const char *const sq_sql[SQ_NSTMTS] = {
                       "WHERE msisdn = ?1 AND status = 'active'",
     [SQ_SUB_SIGNED] =
         "UPDATE subscribers SET last_signed_at = ?2 WHERE msisdn = ?1",
+    [SQ_CLIENT_PUT] =
+        "INSERT INTO clients (" SQ_CLIENT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, "
+        "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, CASE WHEN ?13 > 0 THEN ?13 ELSE "
+        "CAST(strftime('%s', 'now') AS INTEGER) END) "
+        "ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, "
+        "secret_sha256 = excluded.secret_sha256, "
+        "auth_methods = excluded.auth_methods, "
+        "grant_types = excluded.grant_types, scopes = excluded.scopes, "
+        "resources = excluded.resources, "
+        "redirect_uris = excluded.redirect_uris, "
+        "ciba_mode = excluded.ciba_mode, "
+        "ciba_notification_endpoint = excluded.ciba_notification_endpoint, "
+        "id_token_alg = excluded.id_token_alg, "
+        "resource_server = excluded.resource_server, "
+        "created_at = excluded.created_at",
+    /* The column order is the one sq_client_read expects. */
+    [SQ_CLIENT_GET] =
+        "SELECT " SQ_CLIENT_COLUMNS " FROM clients WHERE client_id = ?1",
+    [SQ_CLIENT_DEL] = "DELETE FROM clients WHERE client_id = ?1",
+    [SQ_CLIENT_LIST] =
+        "SELECT " SQ_CLIENT_COLUMNS " FROM clients ORDER BY client_id",
+    /* A put from a stale copy never clears consumed: single use is decided
+     * by SQ_TXN_CONSUME alone. A UNIQUE failure on auth_req_id (another
+     * row's) is not covered by the upsert and aborts the statement. */
+    [SQ_TXN_PUT] =
+        "INSERT INTO auth_txn (id, auth_req_id, client_id, msisdn, civil_id, "
+        "operator, state, outcome, detail, scope, resource, acr, dtbs, "
+        "verification_code, mssp_trans_id, created_at, expires_at, "
+        "updated_at, auth_time, consumed) VALUES (?1, NULLIF(?2, ''), ?3, "
+        "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+        "?18, ?19, ?20) "
+        "ON CONFLICT (id) DO UPDATE SET auth_req_id = excluded.auth_req_id, "
+        "client_id = excluded.client_id, msisdn = excluded.msisdn, "
+        "civil_id = excluded.civil_id, operator = excluded.operator, "
+        "state = excluded.state, outcome = excluded.outcome, "
+        "detail = excluded.detail, scope = excluded.scope, "
+        "resource = excluded.resource, acr = excluded.acr, "
+        "dtbs = excluded.dtbs, "
+        "verification_code = excluded.verification_code, "
+        "mssp_trans_id = excluded.mssp_trans_id, "
+        "created_at = excluded.created_at, expires_at = excluded.expires_at, "
+        "updated_at = excluded.updated_at, auth_time = excluded.auth_time, "
+        "consumed = MAX(consumed, excluded.consumed)",
+    /* The column order is the one sq_txn_read expects. */
+    [SQ_TXN_GET] = "SELECT " SQ_TXN_COLUMNS " FROM auth_txn WHERE id = ?1",
+    [SQ_TXN_GET_REQ] =
+        "SELECT " SQ_TXN_COLUMNS " FROM auth_txn WHERE auth_req_id = ?1",
+    /* The single-use check and the mark in one statement: SQLite (and
+     * PostgreSQL) apply it atomically, so two callers cannot both see 0. */
+    [SQ_TXN_CONSUME] =
+        "UPDATE auth_txn SET consumed = 1 WHERE id = ?1 AND consumed = 0",
+    [SQ_TXN_EXISTS] = "SELECT 1 FROM auth_txn WHERE id = ?1",
+    [SQ_TXN_PURGE] = "DELETE FROM auth_txn WHERE expires_at < ?1",
+    [SQ_REVOKED_PUT] = "INSERT INTO revoked_tokens (jti, client_id, exp) "
+                       "VALUES (?1, ?2, ?3) ON CONFLICT (jti) DO UPDATE "
+                       "SET exp = MAX(exp, excluded.exp)",
+    [SQ_REVOKED_GET] = "SELECT 1 FROM revoked_tokens WHERE jti = ?1",
+    [SQ_REVOKED_PURGE] = "DELETE FROM revoked_tokens WHERE exp < ?1",
 };
 
 typedef struct sq_store {
@@ -753,14 +886,13 @@ static int sq_col_text(sq_store *sq, sqlite3_stmt *st, int col, char *dst,
 
   if (!t) {
     if (sqlite3_errcode(sq->db) == SQLITE_NOMEM) {
-      return sq_fail(sq, SQLITE_NOMEM, "subscriber read");
+      return sq_fail(sq, SQLITE_NOMEM, "read");
     }
     n = 0;
   }
   if (n >= cap) {
     snprintf(sq->base.errmsg, sizeof(sq->base.errmsg),
-             "subscriber column %s holds %zu bytes, over its cap %zu", name, n,
-             cap - 1);
+             "column %s holds %zu bytes, over its cap %zu", name, n, cap - 1);
     return GW_ERR_STORE;
   }
   if (n) {
@@ -913,6 +1045,367 @@ static int sq_sub_mark_signed(gw_store *s, const char *msisdn, long long when) {
                        "subscriber mark signed");
 }
 
+/* ---- shared steps of the later tables -------------------------------- */
+
+static int sq_bind_blob(sq_store *sq, sqlite3_stmt *st, int i, const void *p,
+                        size_t n) {
+  int rc = sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
+
+  return rc == SQLITE_OK ? GW_OK : sq_fail(sq, rc, "bind");
+}
+
+/* Binds the texts |v[0..n-1]| to the parameters |first|, |first| + 1, ... */
+static int sq_bind_texts(sq_store *sq, sqlite3_stmt *st, int first,
+                         const char *const *v, int n) {
+  int rv = GW_OK;
+
+  for (int i = 0; rv == GW_OK && i < n; i++) {
+    rv = sq_bind_text(sq, st, first + i, v[i]);
+  }
+  return rv;
+}
+
+/* Copies blob column |col| into |dst|, which it must fill exactly: the
+ * tables' CHECKs keep the length, so another length is damage. */
+static int sq_col_blob(sq_store *sq, sqlite3_stmt *st, int col, void *dst,
+                       size_t n, const char *name) {
+  const void *p = sqlite3_column_blob(st, col);
+  size_t len = (size_t)sqlite3_column_bytes(st, col);
+
+  if (!p && len == 0 && sqlite3_errcode(sq->db) == SQLITE_NOMEM) {
+    return sq_fail(sq, SQLITE_NOMEM, "read");
+  }
+  if (!p || len != n) {
+    snprintf(sq->base.errmsg, sizeof(sq->base.errmsg),
+             "column %s holds %zu bytes, not %zu", name, len, n);
+    return GW_ERR_STORE;
+  }
+  memcpy(dst, p, n);
+  return GW_OK;
+}
+
+/* Steps a write statement that returns no row and resets it. */
+static int sq_write(sq_store *sq, sqlite3_stmt *st, int rv, const char *what) {
+  int rc;
+
+  if (rv == GW_OK) {
+    /* Autocommit: the statement is its own transaction. */
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+      rv = sq_fail(sq, rc, what);
+    }
+  }
+  sq_done(st);
+  return rv;
+}
+
+/* Reads the current row of a statement into |out|. */
+typedef int (*sq_reader)(sq_store *sq, sqlite3_stmt *st, void *out);
+
+/* Runs the one-key query |which| for |key| and reads its row with |read|.
+ * Returns GW_OK, GW_ERR_NOT_FOUND or the failure. */
+static int sq_get_one(sq_store *sq, int which, const char *key, sq_reader read,
+                      void *out, const char *what) {
+  sqlite3_stmt *st = sq->stmt[which];
+  int rc, rv;
+
+  rv = sq_bind_text(sq, st, 1, key);
+  if (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      rv = read ? read(sq, st, out) : GW_OK;
+    } else if (rc == SQLITE_DONE) {
+      rv = GW_ERR_NOT_FOUND;
+    } else {
+      rv = sq_fail(sq, rc, what);
+    }
+  }
+  sq_done(st);
+  return rv;
+}
+
+/* Runs the one-key DELETE or UPDATE |which|; GW_ERR_NOT_FOUND when it
+ * changed no row. */
+static int sq_change_one(sq_store *sq, int which, const char *key,
+                         const char *what) {
+  sqlite3_stmt *st = sq->stmt[which];
+  int rc, rv;
+
+  rv = sq_bind_text(sq, st, 1, key);
+  if (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+      rv = sq_fail(sq, rc, what);
+    } else if (sqlite3_changes(sq->db) == 0) {
+      rv = GW_ERR_NOT_FOUND;
+    }
+  }
+  sq_done(st);
+  return rv;
+}
+
+/* Runs the DELETE ... WHERE x < ?1 |which|; |*n| (may be NULL) gets the
+ * number of rows deleted. */
+static int sq_purge(sq_store *sq, int which, long long before, size_t *n,
+                    const char *what) {
+  sqlite3_stmt *st = sq->stmt[which];
+  int rv;
+
+  rv = sq_write(sq, st, sq_bind_int64(sq, st, 1, before), what);
+  if (rv == GW_OK && n) {
+    *n = (size_t)sqlite3_changes64(sq->db);
+  }
+  return rv;
+}
+
+/* ---- relying parties -------------------------------------------------- */
+
+static int sq_client_put(gw_store *s, const gw_store_client *c) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_CLIENT_PUT];
+  const char *const text[] = {c->auth_methods,
+                              c->grant_types,
+                              c->scopes,
+                              c->resources,
+                              c->redirect_uris,
+                              c->ciba_mode,
+                              c->ciba_notification_endpoint,
+                              c->id_token_alg};
+  int rv;
+
+  rv = sq_bind_text(sq, st, 1, c->client_id);
+  if (rv == GW_OK) {
+    rv = sq_bind_text(sq, st, 2, c->name);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_blob(sq, st, 3, c->secret_sha256, sizeof(c->secret_sha256));
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_texts(sq, st, 4, text, 8);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_int64(sq, st, 12, c->resource_server);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_int64(sq, st, 13, c->created_at);
+  }
+  return sq_write(sq, st, rv, "client put");
+}
+
+/* Reads the current row of a SQ_CLIENT_COLUMNS statement into |out|. */
+static int sq_client_read(sq_store *sq, sqlite3_stmt *st, void *arg) {
+  gw_store_client *out = arg;
+  int rv;
+
+  memset(out, 0, sizeof(*out));
+#define COL(i, field)                                                          \
+  do {                                                                         \
+    rv = sq_col_text(sq, st, (i), out->field, sizeof(out->field), #field);     \
+    if (rv != GW_OK) {                                                         \
+      return rv;                                                               \
+    }                                                                          \
+  } while (0)
+  COL(0, client_id);
+  COL(1, name);
+  rv = sq_col_blob(sq, st, 2, out->secret_sha256, sizeof(out->secret_sha256),
+                   "secret_sha256");
+  if (rv != GW_OK) {
+    return rv;
+  }
+  COL(3, auth_methods);
+  COL(4, grant_types);
+  COL(5, scopes);
+  COL(6, resources);
+  COL(7, redirect_uris);
+  COL(8, ciba_mode);
+  COL(9, ciba_notification_endpoint);
+  COL(10, id_token_alg);
+#undef COL
+  out->resource_server = sqlite3_column_int(st, 11) != 0;
+  out->created_at = sqlite3_column_int64(st, 12);
+  return GW_OK;
+}
+
+static int sq_client_get(gw_store *s, const char *client_id,
+                         gw_store_client *out) {
+  return sq_get_one((sq_store *)s, SQ_CLIENT_GET, client_id, sq_client_read,
+                    out, "client get");
+}
+
+static int sq_client_del(gw_store *s, const char *client_id) {
+  return sq_change_one((sq_store *)s, SQ_CLIENT_DEL, client_id, "client del");
+}
+
+static int sq_client_list(gw_store *s, gw_store_client_cb cb, void *arg) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_CLIENT_LIST];
+  gw_store_client *c;
+  int rc, rv = GW_OK;
+
+  /* A row is 11 KiB: on the heap, not on the caller's stack. */
+  c = malloc(sizeof(*c));
+  if (!c) {
+    snprintf(sq->base.errmsg, sizeof(sq->base.errmsg), "out of memory");
+    return GW_ERR_NOMEM;
+  }
+  while (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+      break;
+    }
+    if (rc != SQLITE_ROW) {
+      rv = sq_fail(sq, rc, "client list");
+      break;
+    }
+    rv = sq_client_read(sq, st, c);
+    if (rv == GW_OK) {
+      rv = cb(c, arg);
+    }
+  }
+  sq_done(st);
+  free(c);
+  return rv;
+}
+
+/* ---- sign-in transactions --------------------------------------------- */
+
+static int sq_txn_put(gw_store *s, const gw_store_txn *t) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_TXN_PUT];
+  const char *const text[] = {t->id,     t->auth_req_id, t->client_id,
+                              t->msisdn, t->civil_id,    t->operator_name,
+                              t->state,  t->outcome,     t->detail,
+                              t->scope,  t->resource,    t->acr};
+  const long long num[] = {t->created_at, t->expires_at, t->updated_at,
+                           t->auth_time, t->consumed};
+  int rc, rv;
+
+  rv = sq_bind_texts(sq, st, 1, text, 12);
+  if (rv == GW_OK) {
+    rv = sq_bind_blob(sq, st, 13, t->dtbs, sizeof(t->dtbs));
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_text(sq, st, 14, t->verification_code);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_text(sq, st, 15, t->mssp_trans_id);
+  }
+  for (int i = 0; rv == GW_OK && i < 5; i++) {
+    rv = sq_bind_int64(sq, st, 16 + i, num[i]);
+  }
+  if (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+      /* The id conflict is the upsert's: this is another row's
+       * auth_req_id. */
+      snprintf(sq->base.errmsg, sizeof(sq->base.errmsg),
+               "auth_req_id belongs to another transaction");
+      rv = GW_ERR_EXISTS;
+    } else if (rc != SQLITE_DONE) {
+      rv = sq_fail(sq, rc, "transaction put");
+    }
+  }
+  sq_done(st);
+  return rv;
+}
+
+/* Reads the current row of a SQ_TXN_COLUMNS statement into |out|. */
+static int sq_txn_read(sq_store *sq, sqlite3_stmt *st, void *arg) {
+  gw_store_txn *out = arg;
+  int rv;
+
+  memset(out, 0, sizeof(*out));
+#define COL(i, field)                                                          \
+  do {                                                                         \
+    rv = sq_col_text(sq, st, (i), out->field, sizeof(out->field), #field);     \
+    if (rv != GW_OK) {                                                         \
+      return rv;                                                               \
+    }                                                                          \
+  } while (0)
+  COL(0, id);
+  COL(1, auth_req_id);
+  COL(2, client_id);
+  COL(3, msisdn);
+  COL(4, civil_id);
+  COL(5, operator_name);
+  COL(6, state);
+  COL(7, outcome);
+  COL(8, detail);
+  COL(9, scope);
+  COL(10, resource);
+  COL(11, acr);
+  rv = sq_col_blob(sq, st, 12, out->dtbs, sizeof(out->dtbs), "dtbs");
+  if (rv != GW_OK) {
+    return rv;
+  }
+  COL(13, verification_code);
+  COL(14, mssp_trans_id);
+#undef COL
+  out->created_at = sqlite3_column_int64(st, 15);
+  out->expires_at = sqlite3_column_int64(st, 16);
+  out->updated_at = sqlite3_column_int64(st, 17);
+  out->auth_time = sqlite3_column_int64(st, 18);
+  out->consumed = sqlite3_column_int(st, 19) != 0;
+  return GW_OK;
+}
+
+static int sq_txn_get(gw_store *s, const char *id, gw_store_txn *out) {
+  return sq_get_one((sq_store *)s, SQ_TXN_GET, id, sq_txn_read, out,
+                    "transaction get");
+}
+
+static int sq_txn_get_by_req(gw_store *s, const char *auth_req_id,
+                             gw_store_txn *out) {
+  return sq_get_one((sq_store *)s, SQ_TXN_GET_REQ, auth_req_id, sq_txn_read,
+                    out, "transaction get");
+}
+
+static int sq_txn_consume(gw_store *s, const char *id) {
+  sq_store *sq = (sq_store *)s;
+  int rv;
+
+  rv = sq_change_one(sq, SQ_TXN_CONSUME, id, "transaction consume");
+  if (rv != GW_ERR_NOT_FOUND) {
+    return rv;
+  }
+  /* Nothing changed: consumed before, or no such row. The order of the two
+   * statements does not matter: a row is never un-consumed. */
+  rv = sq_get_one(sq, SQ_TXN_EXISTS, id, NULL, NULL, "transaction get");
+  return rv == GW_OK ? GW_ERR_EXISTS : rv;
+}
+
+static int sq_txn_purge(gw_store *s, long long before_ms, size_t *n) {
+  return sq_purge((sq_store *)s, SQ_TXN_PURGE, before_ms, n,
+                  "transaction purge");
+}
+
+/* ---- revoked tokens --------------------------------------------------- */
+
+static int sq_revoked_put(gw_store *s, const char *jti, const char *client_id,
+                          long long exp) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_REVOKED_PUT];
+  int rv;
+
+  rv = sq_bind_text(sq, st, 1, jti);
+  if (rv == GW_OK) {
+    rv = sq_bind_text(sq, st, 2, client_id);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_int64(sq, st, 3, exp);
+  }
+  return sq_write(sq, st, rv, "revoked put");
+}
+
+static int sq_revoked_get(gw_store *s, const char *jti) {
+  return sq_get_one((sq_store *)s, SQ_REVOKED_GET, jti, NULL, NULL,
+                    "revoked get");
+}
+
+static int sq_revoked_purge(gw_store *s, long long before, size_t *n) {
+  return sq_purge((sq_store *)s, SQ_REVOKED_PURGE, before, n, "revoked purge");
+}
+
 const gw_store_ops gw_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -927,4 +1420,16 @@ const gw_store_ops gw_store_sqlite_ops = {
     .sub_list = sq_sub_list,
     .sub_revoke = sq_sub_revoke,
     .sub_mark_signed = sq_sub_mark_signed,
+    .client_put = sq_client_put,
+    .client_get = sq_client_get,
+    .client_del = sq_client_del,
+    .client_list = sq_client_list,
+    .txn_put = sq_txn_put,
+    .txn_get = sq_txn_get,
+    .txn_get_by_req = sq_txn_get_by_req,
+    .txn_consume = sq_txn_consume,
+    .txn_purge = sq_txn_purge,
+    .revoked_put = sq_revoked_put,
+    .revoked_get = sq_revoked_get,
+    .revoked_purge = sq_revoked_purge,
 };

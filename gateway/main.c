@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -14,6 +15,12 @@
 #include "gw_config.h"
 #include "gw_err.h"
 #include "gw_app.h"
+#include "gw_client.h"
+#include "gw_jose.h"
+#include "gw_oidc.h"
+#include "gw_pki.h"
+#include "gw_txn.h"
+#include "p11.h"
 #include "gw_handlers.h"
 #include "gw_operators.h"
 #include "gw_log.h"
@@ -52,8 +59,60 @@ static void usage(FILE *fp) {
           "the log file.\n");
 }
 
-static int operators_metrics(void *arg, gw_buf *out) {
-  return op_registry_metrics(arg, out);
+static int app_metrics(void *arg, gw_buf *out) {
+  app *a = arg;
+  int rv = op_registry_metrics(a->operators, out);
+
+  if (rv == GW_OK && a->txn) {
+    rv = gw_txn_metrics(a->txn, out);
+  }
+  return rv;
+}
+
+#define POOL_THREADS 4       /* PKCS#11 signatures and verifications */
+#define POOL_QUEUE 100000    /* jobs waiting: beyond, 503 */
+#define PURGE_EVERY_TICKS 60 /* store purges, in housekeeping ticks */
+
+/* The OpenID Connect provider: the gateway's signing keys on their
+ * PKCS#11 token, the relying parties, the sign-in engine. Returns 0; 1
+ * when it stays off (no PKI or keys yet: its endpoints answer 503, the
+ * reason is logged); -1 for a configuration error that stops start-up. */
+static int oidc_start(app *a, p11_module **mod, char *err, size_t errlen) {
+  size_t seeded = 0;
+  int rv;
+
+  if (gw_pki_module_open(a->cfg, mod, err, errlen) != GW_OK ||
+      gw_signer_new(&a->signer, a->cfg, *mod, err, errlen) != GW_OK) {
+    return 1;
+  }
+  if (a->cfg->oidc_clients_file[0]) {
+    rv = gw_clients_seed(a->store, a->cfg->oidc_clients_file, a->cfg->oidc_demo,
+                         1, &seeded, err, errlen);
+    if (rv != GW_OK) {
+      return -1;
+    }
+  }
+  if (gw_clients_new(&a->clients, a->store, err, errlen) != GW_OK) {
+    return -1;
+  }
+  if (p11_pool_new(&a->pool, POOL_THREADS, POOL_QUEUE) != P11_OK) {
+    snprintf(err, errlen, "cannot start the signing pool");
+    return -1;
+  }
+  rv = gw_txn_engine_new(&a->txn, a->cfg, a->operators, a->pool, err, errlen);
+  if (rv != GW_OK) {
+    return 1;
+  }
+  GW_LOG(GW_LOG_INFO, "openid provider ready",
+         "issuer=%s clients=%zu seeded=%zu es256_kid=%s rs256_kid=%s",
+         a->cfg->oidc_issuer, gw_clients_count(a->clients), seeded,
+         gw_signer_kid(a->signer, GW_JWS_ES256)
+             ? gw_signer_kid(a->signer, GW_JWS_ES256)
+             : "-",
+         gw_signer_kid(a->signer, GW_JWS_RS256)
+             ? gw_signer_kid(a->signer, GW_JWS_RS256)
+             : "-");
+  return 0;
 }
 
 static const char *default_config(void) {
@@ -63,6 +122,7 @@ static const char *default_config(void) {
 
 /* Housekeeping (redis serverCron): the store's health for /healthz. */
 static void housekeeping_cb(evutil_socket_t fd, short what, void *arg) {
+  static unsigned long ticks;
   app *a = arg;
   int rv = gw_store_ping(a->store);
 
@@ -82,6 +142,15 @@ static void housekeeping_cb(evutil_socket_t fd, short what, void *arg) {
   }
   a->store_ok = rv == GW_OK;
   gw_server_set_healthy(a->server, a->store_ok);
+  if (a->clients && rv == GW_OK) {
+    /* mpkictl client add/remove take effect within a tick. */
+    gw_clients_reload(a->clients, a->store);
+  }
+  if (a->txn && rv == GW_OK && ++ticks % PURGE_EVERY_TICKS == 0) {
+    long long now = (long long)time(NULL);
+    gw_store_txn_purge(a->store, (now - 86400) * 1000, NULL);
+    gw_store_revoked_purge(a->store, now, NULL);
+  }
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg) {
@@ -111,6 +180,7 @@ int main(int argc, char **argv) {
   char err[1024];
   int check_only = 0, opt, rv, status = 1;
   gw_router *router = NULL;
+  p11_module *p11mod = NULL;
   struct event *sig_int = NULL, *sig_term = NULL, *sig_hup = NULL,
                *housekeeping = NULL;
   struct timeval tv;
@@ -191,9 +261,22 @@ int main(int argc, char **argv) {
     fprintf(stderr, "mpkigw: operators: %s\n", err);
     goto done;
   }
+  rv = oidc_start(&a, &p11mod, err, sizeof(err));
+  if (rv < 0) {
+    fprintf(stderr, "mpkigw: oidc: %s\n", err);
+    status = 2;
+    goto done;
+  }
+  if (rv > 0) {
+    char qerr[1100];
+    GW_LOG(GW_LOG_WARN, "openid provider off: its endpoints answer 503",
+           "reason=%s hint=\"make setup creates the demo PKI and keys\"",
+           gw_log_quote(qerr, sizeof(qerr), err, strlen(err)));
+  }
   if (gw_router_new(&router) != GW_OK ||
       gw_handlers_register(router) != GW_OK ||
-      gw_operators_register(router) != GW_OK) {
+      gw_operators_register(router) != GW_OK ||
+      gw_oidc_register(router) != GW_OK) {
     fprintf(stderr, "mpkigw: cannot build the route table\n");
     goto done;
   }
@@ -205,7 +288,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "mpkigw: %s\n", err);
     goto done;
   }
-  gw_server_set_metrics_hook(a.server, operators_metrics, a.operators);
+  gw_server_set_metrics_hook(a.server, app_metrics, &a);
   a.base = event_base_new();
   if (!a.base) {
     fprintf(stderr, "mpkigw: cannot create the main event loop\n");
@@ -259,8 +342,13 @@ done:
   if (a.base) {
     event_base_free(a.base);
   }
-  gw_server_del(a.server);
+  gw_server_del(a.server); /* workers gone: their sign-ins were dropped */
   gw_router_del(router);
+  p11_pool_del(a.pool); /* waits for jobs in flight */
+  gw_txn_engine_del(a.txn);
+  gw_clients_del(a.clients);
+  gw_signer_del(a.signer);
+  p11_module_del(p11mod);
   op_registry_del(a.operators);
   gw_store_close(a.store);
   gw_config_del(a.cfg);

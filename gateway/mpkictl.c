@@ -1,5 +1,6 @@
 /* mpkictl.c — the admin CLI: command parsing and output. The work is done
- * by gw_pki (the CA), gw_subscriber (SIMs) and the store (the registry).
+ * by gw_pki (the CA), gw_subscriber (SIMs), gw_client (relying parties) and
+ * the store (the registries).
  * See docs/mpkictl.md.
  *
  * Exit status: 0 done, 1 the operation failed, 2 usage (a bad option,
@@ -15,11 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "gw_client.h"
 #include "gw_config.h"
 #include "gw_err.h"
 #include "gw_log.h"
@@ -1176,6 +1179,593 @@ done:
   return rv;
 }
 
+/* ---- client add / list / remove ------------------------------------------ */
+
+/* A short name on the command line and the word stored for it. */
+typedef struct word_map {
+  const char *arg, *word;
+} word_map;
+
+static const word_map auth_map[] = {
+    {"basic", "client_secret_basic"},
+    {"post", "client_secret_post"},
+    {"client_secret_basic", "client_secret_basic"},
+    {"client_secret_post", "client_secret_post"},
+};
+
+static const word_map grant_map[] = {
+    {"ciba", "urn:openid:params:grant-type:ciba"},
+    {"urn:openid:params:grant-type:ciba", "urn:openid:params:grant-type:ciba"},
+    {"authorization_code", "authorization_code"},
+    {"refresh_token", "refresh_token"},
+};
+
+/* Appends |n| bytes of |word| to the space-separated list |dst|. Returns
+ * EX_DONE, or EX_USAGE when the list is full. */
+static int list_add(ctl *c, const char *opt, char *dst, size_t cap,
+                    const char *word, size_t n) {
+  size_t o = strlen(dst);
+
+  if (o + (o ? 1 : 0) + n >= cap) {
+    fail(c, "%s: more than %zu bytes in all", opt, cap - 1);
+    return EX_USAGE;
+  }
+  if (o) {
+    dst[o++] = ' ';
+  }
+  memcpy(dst + o, word, n);
+  dst[o + n] = '\0';
+  return EX_DONE;
+}
+
+/* Translates the comma-separated |arg| of |opt| through |map| into the
+ * list |dst|. */
+static int map_words(ctl *c, const char *opt, const char *arg,
+                     const word_map *map, size_t nmap, char *dst, size_t cap) {
+  const char *p = arg;
+  char q[200];
+
+  dst[0] = '\0';
+  for (;;) {
+    size_t n = strcspn(p, ",");
+    size_t i;
+
+    for (i = 0; i < nmap; i++) {
+      if (strlen(map[i].arg) == n && strncmp(map[i].arg, p, n) == 0) {
+        break;
+      }
+    }
+    if (i == nmap) {
+      fail(c, "%s: %s is not one of %s", opt, gw_log_quote(q, sizeof(q), p, n),
+           map == auth_map ? "basic, post"
+                           : "ciba, authorization_code, refresh_token");
+      return EX_USAGE;
+    }
+    if (list_add(c, opt, dst, cap, map[i].word, strlen(map[i].word)) !=
+        EX_DONE) {
+      return EX_USAGE;
+    }
+    if (!p[n]) {
+      return EX_DONE;
+    }
+    p += n + 1;
+  }
+}
+
+/* Copies a string option into a row field. */
+static int opt_copy(ctl *c, const char *opt, const char *arg, char *dst,
+                    size_t cap) {
+  size_t n = strlen(arg);
+
+  if (n >= cap) {
+    fail(c, "%s: longer than %zu bytes", opt, cap - 1);
+    return EX_USAGE;
+  }
+  memcpy(dst, arg, n + 1);
+  return EX_DONE;
+}
+
+/* Requires a well-formed --id (the rule of gw_client_check). */
+static int need_client_id(ctl *c, const char *id) {
+  size_t n = id ? strnlen(id, GW_STORE_CLIENT_ID_MAX + 1) : 0;
+  char q[200];
+
+  if (!id) {
+    fail(c, "missing --id (see mpkictl %s --help)", c->cmd);
+    return EX_USAGE;
+  }
+  if (n == 0 || n > GW_STORE_CLIENT_ID_MAX ||
+      strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                 "0123456789._-") != n) {
+    fail(c, "--id: %s is not 1 to %d of A-Z a-z 0-9 . _ -",
+         gw_log_quote(q, sizeof(q), id, strnlen(id, 80)),
+         GW_STORE_CLIENT_ID_MAX);
+    return EX_USAGE;
+  }
+  return EX_DONE;
+}
+
+/* What `client add` was given, before it becomes a row. */
+typedef struct client_opts {
+  const char *id, *name, *auth, *grant, *scope, *mode, *endpoint, *alg;
+  char *secret;
+  int rs, replace;
+} client_opts;
+
+/* Builds the row from the options and the defaults, and checks it. */
+static int client_row(ctl *c, const client_opts *o, gw_store_client *row) {
+  const char *mode;
+  int rv;
+
+  memset(row, 0, sizeof(*row));
+  rv = opt_copy(c, "--id", o->id, row->client_id, sizeof(row->client_id));
+  if (rv == EX_DONE) {
+    rv = opt_copy(c, "--name", o->name ? o->name : o->id, row->name,
+                  sizeof(row->name));
+  }
+  if (rv == EX_DONE) {
+    rv = map_words(c, "--auth", o->auth ? o->auth : "basic,post", auth_map,
+                   sizeof(auth_map) / sizeof(auth_map[0]), row->auth_methods,
+                   sizeof(row->auth_methods));
+  }
+  /* A resource server alone needs no grant; any other client gets CIBA,
+   * the gateway's flow, unless told otherwise. */
+  if (rv == EX_DONE && (o->grant || !o->rs)) {
+    rv = map_words(c, "--grant", o->grant ? o->grant : "ciba", grant_map,
+                   sizeof(grant_map) / sizeof(grant_map[0]), row->grant_types,
+                   sizeof(row->grant_types));
+  }
+  if (rv == EX_DONE && (o->scope || row->grant_types[0])) {
+    rv = opt_copy(c, "--scope", o->scope ? o->scope : "openid", row->scopes,
+                  sizeof(row->scopes));
+  }
+  if (rv == EX_DONE) {
+    mode = o->mode ? o->mode : "";
+    if (!o->mode && gw_client_list_has(row->grant_types, grant_map[0].word)) {
+      mode = "poll";
+    }
+    rv = opt_copy(c, "--ciba-mode", mode, row->ciba_mode,
+                  sizeof(row->ciba_mode));
+  }
+  if (rv == EX_DONE) {
+    rv = opt_copy(c, "--ciba-endpoint", o->endpoint ? o->endpoint : "",
+                  row->ciba_notification_endpoint,
+                  sizeof(row->ciba_notification_endpoint));
+  }
+  if (rv == EX_DONE) {
+    rv = opt_copy(c, "--id-token-alg", o->alg ? o->alg : "ES256",
+                  row->id_token_alg, sizeof(row->id_token_alg));
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  row->resource_server = o->rs;
+  return EX_DONE;
+}
+
+/* Checks the row; --resource and --redirect-uri are in it already. */
+static int client_row_check(ctl *c, const gw_store_client *row) {
+  char why[512];
+
+  if (gw_client_check(row, why, sizeof(why)) != GW_OK) {
+    fail(c, "%s", why);
+    return EX_USAGE;
+  }
+  return EX_DONE;
+}
+
+/* Hashes the given secret, or generates one into |gen|. The given one is
+ * refused under GW_CLIENT_SECRET_MIN bytes unless oidc.demo. */
+static int client_secret(ctl *c, const client_opts *o, gw_store_client *row,
+                         char *gen, size_t cap) {
+  size_t n;
+
+  gen[0] = '\0';
+  if (!o->secret) {
+    if (gw_client_secret_generate(gen, cap) != GW_OK) {
+      fail(c, "cannot generate a secret: no randomness");
+      return EX_FAIL;
+    }
+    gw_client_secret_hash(gen, row->secret_sha256);
+    return EX_DONE;
+  }
+  n = strlen(o->secret);
+  if (n == 0 || (n < GW_CLIENT_SECRET_MIN && !c->cfg->oidc_demo)) {
+    fail(c,
+         "--secret: %zu bytes, at least %d are needed (oidc.demo = true "
+         "allows shorter ones; leave --secret out to have one generated)",
+         n, GW_CLIENT_SECRET_MIN);
+    return EX_USAGE;
+  }
+  gw_client_secret_hash(o->secret, row->secret_sha256);
+  return EX_DONE;
+}
+
+/* Writes the row, refusing an existing client unless --replace (which
+ * keeps its created_at). */
+static int client_store(ctl *c, const client_opts *o, gw_store_client *row,
+                        int *replaced) {
+  gw_store_client *old = malloc(sizeof(*old));
+  int rv;
+
+  *replaced = 0;
+  if (!old) {
+    fail(c, "out of memory");
+    return EX_FAIL;
+  }
+  rv = gw_store_client_get(c->store, row->client_id, old);
+  if (rv == GW_OK && !o->replace) {
+    fail(c,
+         "client %s exists already; nothing was changed (--replace "
+         "replaces it)",
+         row->client_id);
+    free(old);
+    return EX_FAIL;
+  }
+  if (rv == GW_OK) {
+    row->created_at = old->created_at;
+    *replaced = 1;
+  }
+  free(old);
+  if (rv == GW_OK || rv == GW_ERR_NOT_FOUND) {
+    rv = gw_store_client_put(c->store, row);
+  }
+  if (rv != GW_OK) {
+    fail(c, "registry: %s", gw_store_errmsg(c->store));
+    return EX_FAIL;
+  }
+  return EX_DONE;
+}
+
+static int cmd_client_add(ctl *c, int argc, char **argv) {
+  enum {
+    O_ID = 256,
+    O_NAME,
+    O_SECRET,
+    O_AUTH,
+    O_GRANT,
+    O_SCOPE,
+    O_RESOURCE,
+    O_REDIRECT,
+    O_MODE,
+    O_ENDPOINT,
+    O_ALG,
+    O_RS,
+    O_REPLACE
+  };
+  static const struct option opts[] = {
+      {"id", required_argument, NULL, O_ID},
+      {"name", required_argument, NULL, O_NAME},
+      {"secret", required_argument, NULL, O_SECRET},
+      {"auth", required_argument, NULL, O_AUTH},
+      {"grant", required_argument, NULL, O_GRANT},
+      {"scope", required_argument, NULL, O_SCOPE},
+      {"resource", required_argument, NULL, O_RESOURCE},
+      {"redirect-uri", required_argument, NULL, O_REDIRECT},
+      {"ciba-mode", required_argument, NULL, O_MODE},
+      {"ciba-endpoint", required_argument, NULL, O_ENDPOINT},
+      {"id-token-alg", required_argument, NULL, O_ALG},
+      {"resource-server", no_argument, NULL, O_RS},
+      {"replace", no_argument, NULL, O_REPLACE},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  /* --resource and --redirect-uri repeat: collected here, then copied. */
+  char resources[GW_STORE_CLIENT_LIST_MAX + 1] = "";
+  char redirects[GW_STORE_CLIENT_LIST_MAX + 1] = "";
+  char gen[64] = "";
+  client_opts o;
+  gw_store_client *row = NULL;
+  int opt, rv, replaced = 0;
+
+  memset(&o, 0, sizeof(o));
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    rv = EX_DONE;
+    switch (opt) {
+    case O_ID:
+      o.id = optarg;
+      break;
+    case O_NAME:
+      o.name = optarg;
+      break;
+    case O_SECRET:
+      o.secret = optarg;
+      break;
+    case O_AUTH:
+      o.auth = optarg;
+      break;
+    case O_GRANT:
+      o.grant = optarg;
+      break;
+    case O_SCOPE:
+      o.scope = optarg;
+      break;
+    case O_RESOURCE:
+      rv = list_add(c, "--resource", resources, sizeof(resources), optarg,
+                    strlen(optarg));
+      break;
+    case O_REDIRECT:
+      rv = list_add(c, "--redirect-uri", redirects, sizeof(redirects), optarg,
+                    strlen(optarg));
+      break;
+    case O_MODE:
+      o.mode = optarg;
+      break;
+    case O_ENDPOINT:
+      o.endpoint = optarg;
+      break;
+    case O_ALG:
+      o.alg = optarg;
+      break;
+    case O_RS:
+      o.rs = 1;
+      break;
+    case O_REPLACE:
+      o.replace = 1;
+      break;
+    case OPT_HELP:
+      wipe_arg(o.secret);
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    default:
+      wipe_arg(o.secret);
+      return bad_option(c, argv, optopt);
+    }
+    if (rv != EX_DONE) {
+      goto done;
+    }
+  }
+  rv = no_extra_args(c, argc, argv);
+  if (rv == EX_DONE) {
+    rv = need_client_id(c, o.id);
+  }
+  if (rv != EX_DONE) {
+    goto done;
+  }
+  row = calloc(1, sizeof(*row));
+  if (!row) {
+    fail(c, "out of memory");
+    rv = EX_FAIL;
+    goto done;
+  }
+  rv = client_row(c, &o, row);
+  if (rv == EX_DONE) {
+    memcpy(row->resources, resources, sizeof(resources));
+    memcpy(row->redirect_uris, redirects, sizeof(redirects));
+    rv = client_row_check(c, row);
+  }
+  if (rv == EX_DONE) {
+    rv = load_config(c);
+  }
+  if (rv == EX_DONE) {
+    rv = client_secret(c, &o, row, gen, sizeof(gen));
+  }
+  /* The given secret is hashed (or refused): wipe it from argv now. */
+  wipe_arg(o.secret);
+  o.secret = NULL;
+  if (rv == EX_DONE) {
+    rv = open_store(c);
+  }
+  if (rv == EX_DONE) {
+    rv = client_store(c, &o, row, &replaced);
+  }
+  if (rv != EX_DONE) {
+    goto done;
+  }
+  printf("%s client %s (%s): grants %s; authentication %s\n",
+         replaced ? "replaced" : "added", row->client_id, row->name,
+         row->grant_types[0] ? row->grant_types : "none", row->auth_methods);
+  if (gen[0]) {
+    /* The one time the secret is shown: the registry keeps its hash. */
+    printf("client_secret: %s\n"
+           "(shown once: store it now; the registry keeps only its "
+           "SHA-256)\n",
+           gen);
+    fflush(stdout);
+  }
+done:
+  wipe_arg(o.secret);
+  OPENSSL_cleanse(gen, sizeof(gen));
+  if (row) {
+    OPENSSL_cleanse(row->secret_sha256, sizeof(row->secret_sha256));
+  }
+  free(row);
+  return rv;
+}
+
+/* "urn:openid:params:grant-type:ciba authorization_code" as "ciba,
+ * authorization_code" (|map| short names), for the table. */
+static void short_words(const char *list, const word_map *map, size_t nmap,
+                        char *out, size_t cap) {
+  const char *p = list;
+  size_t o = 0;
+
+  out[0] = '\0';
+  while (*p && o + 1 < cap) {
+    size_t n = strcspn(p, " "), i;
+    const char *w = p;
+    size_t wn = n;
+    int k;
+
+    for (i = 0; i < nmap; i++) {
+      if (strlen(map[i].word) == n && strncmp(map[i].word, p, n) == 0) {
+        w = map[i].arg;
+        wn = strlen(w);
+        break;
+      }
+    }
+    k = snprintf(out + o, cap - o, "%s%.*s", o ? "," : "", (int)wn, w);
+    if (k < 0) {
+      break;
+    }
+    o += (size_t)k;
+    p += n + (p[n] == ' ');
+  }
+  if (!out[0]) {
+    snprintf(out, cap, "-");
+  }
+}
+
+/* A space-separated list as a JSON array of strings. */
+static json_t *json_words(const char *list) {
+  json_t *a = json_array();
+  const char *p = list;
+
+  while (a && *p) {
+    size_t n = strcspn(p, " ");
+    json_array_append_new(a, json_stringn(p, n));
+    p += n + (p[n] == ' ');
+  }
+  return a;
+}
+
+typedef struct client_list_state {
+  size_t n;
+  json_t *json; /* NULL: print a table */
+} client_list_state;
+
+static int client_list_row(const gw_store_client *r, void *arg) {
+  client_list_state *st = arg;
+  char grants[128], auth[64], created[32];
+  json_t *o;
+
+  fmt_time((time_t)r->created_at, 0, created, sizeof(created));
+  if (st->json) {
+    /* Everything but the secret's hash. */
+    o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:b, "
+                  "s:s}",
+                  "client_id", r->client_id, "name", r->name, "auth_methods",
+                  json_words(r->auth_methods), "grant_types",
+                  json_words(r->grant_types), "scopes", json_words(r->scopes),
+                  "resources", json_words(r->resources), "redirect_uris",
+                  json_words(r->redirect_uris), "ciba_mode", r->ciba_mode,
+                  "ciba_notification_endpoint", r->ciba_notification_endpoint,
+                  "id_token_alg", r->id_token_alg, "resource_server",
+                  r->resource_server, "created_at", created);
+    if (!o || json_array_append_new(st->json, o) != 0) {
+      return GW_ERR_NOMEM;
+    }
+    st->n++;
+    return GW_OK;
+  }
+  short_words(r->grant_types, grant_map, 1, grants, sizeof(grants));
+  short_words(r->auth_methods, auth_map, 2, auth, sizeof(auth));
+  if (st->n == 0) {
+    printf("%-20s  %-10s  %-32s  %-4s  %-5s  %-2s  %s\n", "CLIENT ID", "AUTH",
+           "GRANTS", "CIBA", "ALG", "RS", "NAME");
+  }
+  printf("%-20s  %-10s  %-32s  %-4s  %-5s  %-2s  %s\n", r->client_id, auth,
+         grants, r->ciba_mode[0] ? r->ciba_mode : "-", r->id_token_alg,
+         r->resource_server ? "rs" : "-", r->name);
+  st->n++;
+  return GW_OK;
+}
+
+static int cmd_client_list(ctl *c, int argc, char **argv) {
+  enum { O_JSON = 256 };
+  static const struct option opts[] = {{"json", no_argument, NULL, O_JSON},
+                                       {"help", no_argument, NULL, OPT_HELP},
+                                       {NULL, 0, NULL, 0}};
+  client_list_state st = {0, NULL};
+  int opt, rv, json = 0;
+  char *text;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    if (opt == O_JSON) {
+      json = 1;
+    } else if (opt == OPT_HELP) {
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    } else {
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (no_extra_args(c, argc, argv) != EX_DONE) {
+    return EX_USAGE;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    rv = open_store(c);
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  if (json && !(st.json = json_array())) {
+    fail(c, "out of memory");
+    return EX_FAIL;
+  }
+  rv = gw_store_client_list(c->store, client_list_row, &st);
+  if (rv != GW_OK) {
+    fail(c, "registry: %s",
+         rv == GW_ERR_NOMEM ? "out of memory" : gw_store_errmsg(c->store));
+    json_decref(st.json);
+    return EX_FAIL;
+  }
+  if (json) {
+    text = json_dumps(st.json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(st.json);
+    if (!text) {
+      fail(c, "out of memory");
+      return EX_FAIL;
+    }
+    printf("%s\n", text);
+    free(text);
+  } else if (st.n == 0) {
+    printf("no client in the registry (mpkictl client add, or "
+           "oidc.clients_file at mpkigw's start)\n");
+  } else {
+    printf("%zu client%s\n", st.n, st.n == 1 ? "" : "s");
+  }
+  return EX_DONE;
+}
+
+static int cmd_client_remove(ctl *c, int argc, char **argv) {
+  enum { O_ID = 256 };
+  static const struct option opts[] = {{"id", required_argument, NULL, O_ID},
+                                       {"help", no_argument, NULL, OPT_HELP},
+                                       {NULL, 0, NULL, 0}};
+  const char *id = NULL;
+  int opt, rv;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    if (opt == O_ID) {
+      id = optarg;
+    } else if (opt == OPT_HELP) {
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    } else {
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (no_extra_args(c, argc, argv) != EX_DONE ||
+      need_client_id(c, id) != EX_DONE) {
+    return EX_USAGE;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    rv = open_store(c);
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  rv = gw_store_client_del(c->store, id);
+  if (rv == GW_ERR_NOT_FOUND) {
+    fail(c, "no client %s in the registry", id);
+    return EX_FAIL;
+  }
+  if (rv != GW_OK) {
+    fail(c, "registry: %s", gw_store_errmsg(c->store));
+    return EX_FAIL;
+  }
+  printf("removed client %s\n", id);
+  return EX_DONE;
+}
+
 /* ---- the command table -------------------------------------------------- */
 
 static int cmd_help(ctl *c, int argc, char **argv);
@@ -1318,6 +1908,77 @@ static const command commands[] = {
      "gateway_keys.dir (es256.pem, rs256.pem, kids) for the JWKS. Refuses "
      "to run\n"
      "twice.\n"},
+    {"client add", cmd_client_add,
+     "--id ID [--name TEXT] [--secret S] [--auth basic,post]\n"
+     "           [--grant ciba,authorization_code,refresh_token] [--scope "
+     "\"openid ...\"]\n"
+     "           [--resource URL]... [--redirect-uri URL]... [--ciba-mode "
+     "poll|ping]\n"
+     "           [--ciba-endpoint URL] [--id-token-alg ES256|RS256] "
+     "[--resource-server]\n"
+     "           [--replace]",
+     "register a relying party (OAuth client) in the store",
+     "Registers an OAuth client of the gateway's OpenID provider. The store "
+     "keeps\n"
+     "only the SHA-256 of its secret. Without --secret a secret of 32 random "
+     "bytes\n"
+     "(base64url, 43 characters) is generated and printed once, on a line\n"
+     "\"client_secret: ...\": store it then. The running gateway sees the "
+     "client at\n"
+     "its next registry reload.\n"
+     "\n"
+     "  --id ID              1 to 64 of A-Z a-z 0-9 . _ -\n"
+     "  --name TEXT          shown on the phone (default: the id)\n"
+     "  --secret S           the client secret, at least 32 bytes (shorter "
+     "only when\n"
+     "                       the configuration says oidc.demo = true); "
+     "visible in ps(1)\n"
+     "                       until mpkictl wipes it\n"
+     "  --auth LIST          client_secret_basic and/or client_secret_post, "
+     "as basic,post\n"
+     "                       (default: both)\n"
+     "  --grant LIST         ciba, authorization_code, refresh_token "
+     "(default: ciba,\n"
+     "                       none with --resource-server alone)\n"
+     "  --scope \"A B\"        the scopes it may ask for, space-separated "
+     "(default:\n"
+     "                       openid when it has a grant)\n"
+     "  --resource URL       an audience it may ask tokens for (RFC 8707); "
+     "repeat it\n"
+     "  --redirect-uri URL   a redirect URI (authorization_code needs one); "
+     "repeat it\n"
+     "  --ciba-mode MODE     poll or ping (default: poll with the ciba "
+     "grant)\n"
+     "  --ciba-endpoint URL  the https:// client notification endpoint of "
+     "ping mode\n"
+     "  --id-token-alg ALG   ES256 (default) or RS256\n"
+     "  --resource-server    may introspect tokens whose audience is one of "
+     "its\n"
+     "                       resources\n"
+     "  --replace            replace a client that exists (a new secret is "
+     "generated\n"
+     "                       unless --secret is given)\n"
+     "\n"
+     "URLs are https://, or http:// to 127.0.0.1 or localhost; no "
+     "fragments.\n"},
+    {"client list", cmd_client_list, "[--json]",
+     "list the relying parties in the store",
+     "Prints a table of the registered clients: id, authentication methods, "
+     "grants,\n"
+     "CIBA mode, ID token algorithm, resource server, name. Secrets and "
+     "their hashes\n"
+     "are never printed.\n"
+     "\n"
+     "  --json   every field of every client as a JSON array\n"},
+    {"client remove", cmd_client_remove, "--id ID",
+     "remove a relying party from the store",
+     "Deletes the client from the store; the running gateway refuses it "
+     "from its\n"
+     "next registry reload. A client listed in oidc.clients_file is put "
+     "back when\n"
+     "mpkigw next starts: remove it there too.\n"
+     "\n"
+     "  --id ID   the client\n"},
     {"help", cmd_help, "[COMMAND]", "help for a command", ""},
 };
 
@@ -1337,7 +1998,9 @@ static void usage(FILE *fp) {
               "\n"
               "The admin CLI of the mobile SIM-PKI gateway: the demo national "
               "CA, SIMs on\n"
-              "PKCS#11 tokens, revocation, and the gateway's signing keys.\n"
+              "PKCS#11 tokens, revocation, the gateway's signing keys and the "
+              "relying\n"
+              "parties of its OpenID provider.\n"
               "\n"
               "Commands:\n");
   for (size_t i = 0; i < N_COMMANDS; i++) {

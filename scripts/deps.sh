@@ -18,6 +18,8 @@ packages=(
   openssl ca-certificates
   # tests and benchmarks: real clients and a reference server
   libcurl4-openssl-dev curl nghttp2-client nghttp2-server python3 python3-h2
+  # interop tests: real OpenID Connect relying-party libraries (tests/interop)
+  nodejs npm
 )
 
 # REFERENCE §4: the HTTP/2 flood fixes are in Debian's 1.52.0-1+deb12u3
@@ -26,6 +28,11 @@ min_nghttp2=1.52.0-1+deb12u3
 
 missing=()
 for p in "${packages[@]}"; do
+  # NodeSource's nodejs bundles npm (and conflicts with Debian's): a working
+  # npm command will do.
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

@@ -127,3 +127,66 @@ give_ap() { # operator
 }
 give_ap omantel
 give_ap ooredoo
+
+# ---- the OpenID Connect provider (issue 6) ---------------------------------
+# A var/mpkigw.conf older than the provider has no oidc group: add the
+# reference one. Then the demo's settings: demo = true (short demo client
+# secrets), the licensing officers of configs/demo-subscribers.csv (role
+# licensing_officer), and var/clients.conf with the demo's relying parties.
+if ! grep -q '^oidc:[[:space:]]*{' "$conf"; then
+  echo "setup: adding the oidc group to var/mpkigw.conf"
+  sed -n '/^oidc:[[:space:]]*{/,/^};/p' configs/mpkigw.conf >> "$conf"
+fi
+officers=$(awk -F, '!/^#/ && $9 == "licensing_officer" { printf "%s%s", sep, $2; sep = " " }' \
+  configs/demo-subscribers.csv)
+if grep -q '^[[:space:]]*demo[[:space:]]*=[[:space:]]*false;' "$conf"; then
+  echo "setup: the demo's OpenID provider settings (var/mpkigw.conf: demo, officers)"
+  tmp=$(mktemp var/mpkigw.conf.XXXXXX)
+  sed -e '/^oidc:[[:space:]]*{/,/^};/{' \
+    -e 's/^\([[:space:]]*demo[[:space:]]*=[[:space:]]*\)false;/\1true;/' \
+    -e "s/^\\([[:space:]]*licensing_officers[[:space:]]*=[[:space:]]*\\)\"\";/\\1\"$officers\";/" \
+    -e '}' "$conf" > "$tmp"
+  chmod 600 "$tmp"
+  mv "$tmp" "$conf"
+fi
+if [ ! -s var/clients.conf ]; then
+  echo "setup: writing var/clients.conf (demo-rp, licensing-portal, licensing-rs)"
+  umask 077
+  portal_secret=$(openssl rand -hex 32)
+  rs_secret=$(openssl rand -hex 32)
+  cat > var/clients.conf <<CONF
+# The demo's relying parties, written by scripts/setup.sh (make run).
+# Format: configs/clients.conf. demo-rp's secret is the short demo one
+# (oidc.demo = true in var/mpkigw.conf allows it); the others are random.
+clients = (
+  { client_id = "demo-rp";
+    name = "Demo RP";
+    secret = "demo-rp-secret";
+    auth_methods = ["client_secret_basic", "client_secret_post"];
+    grant_types = ["urn:openid:params:grant-type:ciba"];
+    scopes = ["openid", "profile", "licensing"];
+    resources = ["https://127.0.0.1:$gw_port/licensing"];
+    ciba_mode = "poll";
+    id_token_alg = "ES256"; },
+  { client_id = "licensing-portal";
+    name = "Domestic Worker Licensing";
+    secret = "$portal_secret";
+    auth_methods = ["client_secret_basic", "client_secret_post"];
+    grant_types = ["urn:openid:params:grant-type:ciba"];
+    scopes = ["openid", "profile", "licensing", "licensing.officer"];
+    resources = ["https://127.0.0.1:$gw_port/licensing"];
+    ciba_mode = "poll";
+    id_token_alg = "ES256"; },
+  { client_id = "licensing-rs";
+    name = "Licensing backend";
+    secret = "$rs_secret";
+    auth_methods = ["client_secret_basic"];
+    grant_types = [];
+    scopes = [];
+    resources = ["https://127.0.0.1:$gw_port/licensing"];
+    resource_server = true; }
+);
+CONF
+  umask 022
+  unset portal_secret rs_secret
+fi

@@ -162,9 +162,23 @@ if [ -x "$GW_ROOT/$BUILD/tests/bench/verify_bench" ]; then
     crypto_line "verify $alg $mode" "${ops#ops_per_s=}" "$ossl_verify"
   done < <("$GW_ROOT/$BUILD/tests/bench/verify_bench")
 fi
+if [ -x "$GW_ROOT/$BUILD/tests/bench/jose_bench" ]; then
+  # JWT signatures through the gateway's PKCS#11 token and verifications,
+  # beside openssl speed (ECDSA P-256 as above, RSA 2048 measured here).
+  rsa=$(openssl speed -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ { print $(NF-1), $NF }')
+  while read -r _ op alg ops; do
+    case "$op $alg" in
+    "sign ES256") ref=$ossl_sign ;;
+    "verify ES256") ref=$ossl_verify ;;
+    "sign RS256") ref=${rsa% *} ;;
+    *) ref=${rsa#* } ;;
+    esac
+    crypto_line "jwt $op $alg" "${ops#ops_per_s=}" "$ref"
+  done < <(cd "$GW_ROOT" && BUILD=$BUILD "$GW_ROOT/$BUILD/tests/bench/jose_bench")
+fi
 if [ -x "$GW_ROOT/$BUILD/tests/bench/op_bench" ] && [ -x "$GW_ROOT/$BUILD/mssp-mock" ]; then
-  # Signature round trips through the Omantel adapter and the mock
-  # (instant-approve SIMs) beside the raw SoftHSM signing rate, same run.
+  # Signature round trips through the Omantel and Ooredoo adapters and the
+  # mocks (instant-approve SIMs) beside the raw SoftHSM signing rate.
   echo
   echo "operators (same run):"
   (cd "$GW_ROOT" && BUILD=$BUILD "$BUILD/tests/bench/op_bench") 2>&1 | sed 's/^/  /' | tee -a "$RESULTS"

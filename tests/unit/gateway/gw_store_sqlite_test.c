@@ -1,6 +1,8 @@
 /* gw_store_sqlite_test.c — the SQLite backend: settings really applied
  * (checked from a second, raw connection), file mode, migrations (once, never
- * downgraded), clear errors, crash durability and concurrent handles. */
+ * downgraded; an old database upgraded), the later tables' schema, clear
+ * errors, crash durability, concurrent handles and single use across
+ * threads. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -439,6 +441,153 @@ static void test_upgrade_from_schema_1(void) {
   tmp_cleanup();
 }
 
+/* Five migrations today: a new one must be counted here on purpose (and
+ * documented in docs/store.md). */
+static void test_migration_count(void) {
+  T_EQ_INT(gw_store_sqlite_migration_count(), 5);
+}
+
+/* Migrations 3 to 5: relying parties, sign-in transactions, revoked
+ * tokens, with their columns, indexes and checks. */
+static void test_oidc_schema(void) {
+  gw_store *s = NULL;
+  gw_store_txn t;
+  sqlite3 *raw;
+  char t3[64], t4[64], t5[64];
+
+  tmp_setup();
+  if (store_open(&s, 1000) != GW_OK) {
+    T_ASSERT(0);
+    tmp_cleanup();
+    return;
+  }
+  memset(&t, 0, sizeof(t));
+  snprintf(t.id, sizeof(t.id), "t1");
+  snprintf(t.client_id, sizeof(t.client_id), "rp");
+  snprintf(t.state, sizeof(t.state), "created");
+  T_EQ_INT(gw_store_txn_put(s, &t), GW_OK);
+  raw = raw_open();
+  T_ASSERT(raw != NULL);
+  if (raw) {
+    raw_text(raw, "SELECT description FROM schema_migrations WHERE version=3",
+             t3, sizeof(t3));
+    raw_text(raw, "SELECT description FROM schema_migrations WHERE version=4",
+             t4, sizeof(t4));
+    raw_text(raw, "SELECT description FROM schema_migrations WHERE version=5",
+             t5, sizeof(t5));
+    T_EQ_STR(t3, "relying parties");
+    T_EQ_STR(t4, "sign-in transactions");
+    T_EQ_STR(t5, "revoked tokens");
+    T_EQ_INT(raw_int(raw, "SELECT COUNT(*) FROM pragma_table_info('clients') "
+                          "WHERE name IN ('client_id','name','secret_sha256',"
+                          "'auth_methods','grant_types','scopes','resources',"
+                          "'redirect_uris','ciba_mode',"
+                          "'ciba_notification_endpoint','id_token_alg',"
+                          "'resource_server','created_at')"),
+             13);
+    T_EQ_INT(raw_int(raw, "SELECT COUNT(*) FROM pragma_table_info('auth_txn')"),
+             20);
+    T_EQ_INT(raw_int(raw, "SELECT COUNT(*) FROM pragma_index_list('auth_txn') "
+                          "WHERE name='auth_txn_expires_at'"),
+             1);
+    T_EQ_INT(raw_int(raw, "SELECT COUNT(*) FROM pragma_index_list('auth_txn') "
+                          "WHERE \"unique\" = 1 AND origin = 'u'"),
+             1);
+    T_EQ_INT(raw_int(raw, "SELECT COUNT(*) FROM pragma_table_info("
+                          "'revoked_tokens') WHERE name IN ('jti',"
+                          "'client_id','exp')"),
+             3);
+    T_EQ_INT(raw_int(raw, "SELECT COUNT(*) FROM pragma_index_list("
+                          "'revoked_tokens') WHERE name='revoked_tokens_exp'"),
+             1);
+    /* No auth_req_id is NULL, not '' (UNIQUE allows many NULLs). */
+    T_EQ_INT(raw_int(raw, "SELECT auth_req_id IS NULL FROM auth_txn "
+                          "WHERE id='t1'"),
+             1);
+    /* The hashes are exactly 32 bytes. */
+    T_EQ_INT(sqlite3_exec(raw,
+                          "INSERT INTO clients VALUES ('x', 'x', x'00', '', "
+                          "'', '', '', '', '', '', 'ES256', 0, 1)",
+                          NULL, NULL, NULL),
+             SQLITE_CONSTRAINT);
+    T_EQ_INT(sqlite3_extended_errcode(raw), SQLITE_CONSTRAINT_CHECK);
+    sqlite3_close(raw);
+  }
+  gw_store_close(s);
+  tmp_cleanup();
+}
+
+/* A database of the previous release (schema 2: kv and subscribers, as
+ * those migrations wrote them) is brought to the current schema on open;
+ * its rows are kept and the new tables work. */
+static void test_upgrade_from_schema_2(void) {
+  gw_store *s = NULL;
+  gw_store_sub sub;
+  gw_store_client c, out;
+  sqlite3 *raw = NULL;
+  char buf[32];
+  size_t len = 0;
+  int version = -1;
+
+  tmp_setup();
+  T_EQ_INT(sqlite3_open_v2(tdb, &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+           SQLITE_OK);
+  T_EQ_INT(
+      raw_exec(raw,
+               "PRAGMA journal_mode=WAL;"
+               "CREATE TABLE schema_migrations (version INTEGER PRIMARY "
+               "KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL);"
+               "INSERT INTO schema_migrations VALUES (1, 'key/value table', "
+               "'2024-01-01T00:00:00Z'), (2, 'subscriber registry', "
+               "'2024-06-01T00:00:00Z');"
+               "CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT "
+               "NULL, updated_at INTEGER NOT NULL);"
+               "INSERT INTO kv VALUES ('old', x'6f6c64', 1);"
+               "CREATE TABLE subscribers (msisdn TEXT PRIMARY KEY, civil_id "
+               "TEXT NOT NULL, name TEXT NOT NULL, operator TEXT NOT NULL, "
+               "status TEXT NOT NULL CHECK (status IN ('active', "
+               "'revoked')), cert_serial TEXT NOT NULL, cert_pem TEXT NOT "
+               "NULL, behaviour TEXT NOT NULL DEFAULT '', created_at INTEGER "
+               "NOT NULL, revoked_at INTEGER, revocation_reason TEXT, "
+               "last_signed_at INTEGER);"
+               "CREATE INDEX subscribers_civil_id ON subscribers (civil_id);"
+               "INSERT INTO subscribers (msisdn, civil_id, name, operator, "
+               "status, cert_serial, cert_pem, created_at) VALUES "
+               "('+96899000001', '10000001', 'Salim', 'omantel', 'active', "
+               "'01', 'pem', 1700000000);"),
+      SQLITE_OK);
+  sqlite3_close(raw);
+  chmod(tdb, 0600); /* as the store makes it; else it warns */
+
+  T_EQ_INT(store_open(&s, 1000), GW_OK);
+  if (s) {
+    T_EQ_INT(gw_store_schema_version(s, &version), GW_OK);
+    T_EQ_INT(version, 5);
+    T_EQ_INT(gw_store_kv_get(s, "old", buf, sizeof(buf), &len), GW_OK);
+    T_EQ_INT(gw_store_sub_get(s, "+96899000001", &sub), GW_OK);
+    T_EQ_STR(sub.name, "Salim");
+    T_EQ_INT(sub.created_at, 1700000000);
+    memset(&c, 0, sizeof(c));
+    snprintf(c.client_id, sizeof(c.client_id), "demo-rp");
+    snprintf(c.name, sizeof(c.name), "Demo RP");
+    T_EQ_INT(gw_store_client_put(s, &c), GW_OK);
+    T_EQ_INT(gw_store_client_get(s, "demo-rp", &out), GW_OK);
+    T_EQ_INT(gw_store_revoked_put(s, "j", "demo-rp", 1), GW_OK);
+    gw_store_close(s);
+  }
+  raw = raw_open();
+  if (raw) {
+    /* The old steps were not re-applied. */
+    raw_text(raw, "SELECT applied_at FROM schema_migrations WHERE version=2",
+             buf, sizeof(buf));
+    T_EQ_STR(buf, "2024-06-01T00:00:00Z");
+    T_EQ_INT(raw_int(raw, "SELECT COUNT(*) FROM schema_migrations"), 5);
+    sqlite3_close(raw);
+  }
+  tmp_cleanup();
+}
+
 /* A value that another program wrote past a field's cap is an error, never
  * cut silently; the handle stays usable. */
 static void test_subscriber_oversized_column(void) {
@@ -751,6 +900,92 @@ static void test_two_threads_write_concurrently(void) {
   tmp_cleanup();
 }
 
+/* Single use across handles: two threads, each with its own handle (the
+ * documented model), consume the same transaction at the same moment, for
+ * many transactions. Exactly one of the two wins each time; the other
+ * hears GW_ERR_EXISTS, never OK and never an error. */
+#define CONSUME_ROUNDS 200
+
+typedef struct consumer_arg {
+  pthread_barrier_t *barrier;
+  int open_rv;
+  int won, lost, other; /* GW_OK, GW_ERR_EXISTS, anything else */
+  int result[CONSUME_ROUNDS];
+} consumer_arg;
+
+static void *consumer_main(void *p) {
+  consumer_arg *a = p;
+  gw_store *s = NULL;
+  char id[32];
+  int rv;
+
+  a->open_rv = store_open(&s, 10000);
+  for (int r = 0; r < CONSUME_ROUNDS; r++) {
+    pthread_barrier_wait(a->barrier);
+    if (a->open_rv != GW_OK) {
+      continue;
+    }
+    snprintf(id, sizeof(id), "txn-%d", r);
+    rv = gw_store_txn_consume(s, id);
+    a->result[r] = rv;
+    if (rv == GW_OK) {
+      a->won++;
+    } else if (rv == GW_ERR_EXISTS) {
+      a->lost++;
+    } else {
+      a->other++;
+    }
+  }
+  gw_store_close(s);
+  return NULL;
+}
+
+static void test_consume_once_from_two_threads(void) {
+  pthread_t th[2];
+  consumer_arg args[2];
+  pthread_barrier_t barrier;
+  gw_store *s = NULL;
+  gw_store_txn t;
+  int both = 0, neither = 0;
+
+  tmp_setup();
+  if (store_open(&s, 1000) != GW_OK) {
+    T_ASSERT(0);
+    tmp_cleanup();
+    return;
+  }
+  memset(&t, 0, sizeof(t));
+  snprintf(t.client_id, sizeof(t.client_id), "rp");
+  snprintf(t.state, sizeof(t.state), "verified");
+  for (int r = 0; r < CONSUME_ROUNDS; r++) {
+    snprintf(t.id, sizeof(t.id), "txn-%d", r);
+    T_EQ_INT(gw_store_txn_put(s, &t), GW_OK);
+  }
+  pthread_barrier_init(&barrier, NULL, 2);
+  for (int i = 0; i < 2; i++) {
+    memset(&args[i], 0, sizeof(args[i]));
+    args[i].barrier = &barrier;
+    T_EQ_INT(pthread_create(&th[i], NULL, consumer_main, &args[i]), 0);
+  }
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    T_EQ_INT(args[i].open_rv, GW_OK);
+    T_EQ_INT(args[i].other, 0);
+  }
+  pthread_barrier_destroy(&barrier);
+  for (int r = 0; r < CONSUME_ROUNDS; r++) {
+    int a = args[0].result[r] == GW_OK, b = args[1].result[r] == GW_OK;
+    both += a && b;
+    neither += !a && !b;
+  }
+  T_EQ_INT(both, 0);
+  T_EQ_INT(neither, 0);
+  T_EQ_INT(args[0].won + args[1].won, CONSUME_ROUNDS);
+  T_EQ_INT(args[0].lost + args[1].lost, CONSUME_ROUNDS);
+  gw_store_close(s);
+  tmp_cleanup();
+}
+
 typedef struct opener_arg {
   pthread_barrier_t *barrier;
   int rv;
@@ -861,11 +1096,15 @@ int main(void) {
   T_RUN(test_future_schema_refused);
   T_RUN(test_subscriber_schema);
   T_RUN(test_upgrade_from_schema_1);
+  T_RUN(test_migration_count);
+  T_RUN(test_oidc_schema);
+  T_RUN(test_upgrade_from_schema_2);
   T_RUN(test_subscriber_oversized_column);
   T_RUN(test_busy_when_writer_holds_lock);
   T_RUN(test_wal_conversion_busy_ignores_busy_timeout);
   T_RUN(test_sigkill_loses_no_committed_write);
   T_RUN(test_two_threads_write_concurrently);
+  T_RUN(test_consume_once_from_two_threads);
   T_RUN(test_concurrent_first_open);
   T_RUN(test_concurrent_first_open_processes);
   return T_DONE();

@@ -1,5 +1,7 @@
 /* gw_store_test.c — the store interface: backend selection, argument
  * checks, caps and the key/value contract, through the public API only.
+ * The subscriber registry, relying parties, sign-in transactions and
+ * revoked tokens: round trips, field checks, uniqueness, single use, purge.
  * SQLite specifics (WAL, migrations, crash durability, concurrency) are in
  * gw_store_sqlite_test.c. */
 #include "gw_store.h"
@@ -572,6 +574,446 @@ static void test_sub_field_checks(void) {
   close_tmp(s);
 }
 
+/* ---- relying parties --------------------------------------------------- */
+
+static void client_fill(gw_store_client *c, const char *id) {
+  memset(c, 0, sizeof(*c));
+  snprintf(c->client_id, sizeof(c->client_id), "%s", id);
+  /* UTF-8: Arabic, for the phone. */
+  snprintf(
+      c->name, sizeof(c->name), "%s",
+      "\xd9\x88\xd8\xb2\xd8\xa7\xd8\xb1\xd8\xa9 Ministry \xe2\x80\x94 demo");
+  for (int i = 0; i < 32; i++) {
+    c->secret_sha256[i] = (unsigned char)(i * 7 + 1);
+  }
+  c->secret_sha256[5] = 0; /* a NUL inside the blob is kept */
+  snprintf(c->auth_methods, sizeof(c->auth_methods),
+           "client_secret_basic client_secret_post");
+  snprintf(c->grant_types, sizeof(c->grant_types),
+           "urn:openid:params:grant-type:ciba");
+  snprintf(c->scopes, sizeof(c->scopes), "openid profile licensing");
+  snprintf(c->resources, sizeof(c->resources),
+           "https://127.0.0.1:8443/licensing");
+  snprintf(c->ciba_mode, sizeof(c->ciba_mode), "poll");
+  snprintf(c->id_token_alg, sizeof(c->id_token_alg), "ES256");
+}
+
+typedef struct client_seen {
+  int n;
+  char ids[8][GW_STORE_CLIENT_ID_MAX + 1];
+  int stop_after; /* 0 = never */
+} client_seen;
+
+static int client_collect(const gw_store_client *c, void *arg) {
+  client_seen *seen = arg;
+
+  if (seen->n < 8) {
+    snprintf(seen->ids[seen->n], sizeof(seen->ids[0]), "%s", c->client_id);
+  }
+  seen->n++;
+  return seen->stop_after && seen->n >= seen->stop_after ? GW_ERR_LIMIT : GW_OK;
+}
+
+static void test_client_round_trip(void) {
+  gw_store_client in, out;
+  client_seen seen;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  client_fill(&in, "demo-rp");
+  in.created_at = 1700000000;
+  T_EQ_INT(gw_store_client_put(s, &in), GW_OK);
+  memset(&out, 0x55, sizeof(out));
+  T_EQ_INT(gw_store_client_get(s, "demo-rp", &out), GW_OK);
+  T_EQ_STR(out.client_id, "demo-rp");
+  T_EQ_STR(out.name, in.name);
+  T_ASSERT(memcmp(out.secret_sha256, in.secret_sha256, 32) == 0);
+  T_EQ_STR(out.auth_methods, in.auth_methods);
+  T_EQ_STR(out.grant_types, in.grant_types);
+  T_EQ_STR(out.scopes, in.scopes);
+  T_EQ_STR(out.resources, in.resources);
+  T_EQ_STR(out.redirect_uris, "");
+  T_EQ_STR(out.ciba_mode, "poll");
+  T_EQ_STR(out.ciba_notification_endpoint, "");
+  T_EQ_STR(out.id_token_alg, "ES256");
+  T_EQ_INT(out.resource_server, 0);
+  T_EQ_INT(out.created_at, 1700000000);
+
+  /* Put replaces the whole row; created_at 0 means now. */
+  client_fill(&in, "demo-rp");
+  in.secret_sha256[0] ^= 0xff;
+  snprintf(in.ciba_mode, sizeof(in.ciba_mode), "ping");
+  snprintf(in.ciba_notification_endpoint, sizeof(in.ciba_notification_endpoint),
+           "https://rp.example/cb");
+  snprintf(in.id_token_alg, sizeof(in.id_token_alg), "RS256");
+  in.resource_server = 1;
+  T_EQ_INT(gw_store_client_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_client_get(s, "demo-rp", &out), GW_OK);
+  T_ASSERT(memcmp(out.secret_sha256, in.secret_sha256, 32) == 0);
+  T_EQ_STR(out.ciba_mode, "ping");
+  T_EQ_STR(out.ciba_notification_endpoint, "https://rp.example/cb");
+  T_EQ_STR(out.id_token_alg, "RS256");
+  T_EQ_INT(out.resource_server, 1);
+  T_ASSERT(out.created_at > 1600000000);
+
+  /* Listed in client_id order; the callback can stop the walk. */
+  client_fill(&in, "licensing-portal");
+  T_EQ_INT(gw_store_client_put(s, &in), GW_OK);
+  client_fill(&in, "a.rs");
+  T_EQ_INT(gw_store_client_put(s, &in), GW_OK);
+  memset(&seen, 0, sizeof(seen));
+  T_EQ_INT(gw_store_client_list(s, client_collect, &seen), GW_OK);
+  T_EQ_INT(seen.n, 3);
+  T_EQ_STR(seen.ids[0], "a.rs");
+  T_EQ_STR(seen.ids[1], "demo-rp");
+  T_EQ_STR(seen.ids[2], "licensing-portal");
+  memset(&seen, 0, sizeof(seen));
+  seen.stop_after = 2;
+  T_EQ_INT(gw_store_client_list(s, client_collect, &seen), GW_ERR_LIMIT);
+  T_EQ_INT(seen.n, 2);
+
+  T_EQ_INT(gw_store_client_del(s, "a.rs"), GW_OK);
+  T_EQ_INT(gw_store_client_del(s, "a.rs"), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_client_get(s, "a.rs", &out), GW_ERR_NOT_FOUND);
+  memset(&seen, 0, sizeof(seen));
+  T_EQ_INT(gw_store_client_list(s, client_collect, &seen), GW_OK);
+  T_EQ_INT(seen.n, 2);
+  close_tmp(s);
+}
+
+static void test_client_field_checks(void) {
+  char long_id[GW_STORE_CLIENT_ID_MAX + 2];
+  gw_store_client in, out;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  T_EQ_INT(gw_store_client_put(NULL, &in), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_client_put(s, NULL), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_client_get(NULL, "x", &out), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_client_get(s, "x", NULL), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_client_del(NULL, "x"), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_client_list(NULL, client_collect, NULL), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_client_list(s, NULL, NULL), GW_ERR_INVALID);
+
+  client_fill(&in, "");
+  T_EQ_INT(gw_store_client_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "client_id is empty") != NULL);
+
+  client_fill(&in, "rp");
+  memset(in.scopes, 'a', sizeof(in.scopes)); /* no NUL inside */
+  T_EQ_INT(gw_store_client_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "scopes is not terminated") != NULL);
+
+  client_fill(&in, "rp");
+  snprintf(in.name, sizeof(in.name), "bad \xc3\x28 utf-8");
+  T_EQ_INT(gw_store_client_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "name is not UTF-8") != NULL);
+
+  client_fill(&in, "rp");
+  snprintf(in.redirect_uris, sizeof(in.redirect_uris), "https://a/\n");
+  T_EQ_INT(gw_store_client_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "redirect_uris byte 10") != NULL);
+
+  client_fill(&in, "rp");
+  in.resource_server = 2;
+  T_EQ_INT(gw_store_client_put(s, &in), GW_ERR_INVALID);
+  in.resource_server = 0;
+  in.created_at = -1;
+  T_EQ_INT(gw_store_client_put(s, &in), GW_ERR_INVALID);
+
+  memset(long_id, 'a', sizeof(long_id) - 1);
+  long_id[sizeof(long_id) - 1] = '\0';
+  T_EQ_INT(gw_store_client_get(s, long_id, &out), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_client_get(s, "", &out), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_client_del(s, "a\x01"), GW_ERR_INVALID);
+
+  /* Nothing bad was stored on the way. */
+  T_EQ_INT(gw_store_client_get(s, "rp", &out), GW_ERR_NOT_FOUND);
+  close_tmp(s);
+}
+
+/* ---- sign-in transactions ---------------------------------------------- */
+
+static void txn_fill(gw_store_txn *t, const char *id, const char *req) {
+  memset(t, 0, sizeof(*t));
+  snprintf(t->id, sizeof(t->id), "%s", id);
+  snprintf(t->auth_req_id, sizeof(t->auth_req_id), "%s", req);
+  snprintf(t->client_id, sizeof(t->client_id), "demo-rp");
+  snprintf(t->msisdn, sizeof(t->msisdn), "+96899000001");
+  snprintf(t->civil_id, sizeof(t->civil_id), "10000001");
+  snprintf(t->operator_name, sizeof(t->operator_name), "omantel");
+  snprintf(t->state, sizeof(t->state), "sent");
+  snprintf(t->detail, sizeof(t->detail), "%s",
+           "waiting \xe2\x80\x94 operator answered 100");
+  snprintf(t->scope, sizeof(t->scope), "openid profile");
+  snprintf(t->resource, sizeof(t->resource), "https://127.0.0.1:8443/lic");
+  snprintf(t->acr, sizeof(t->acr), "urn:om:mpki:loa3");
+  for (int i = 0; i < 32; i++) {
+    t->dtbs[i] = (unsigned char)(0xa0 + i);
+  }
+  t->dtbs[31] = 0;
+  snprintf(t->verification_code, sizeof(t->verification_code), "0421");
+  snprintf(t->mssp_trans_id, sizeof(t->mssp_trans_id), "omantel-77");
+  t->created_at = 1700000000000LL;
+  t->expires_at = 1700000120000LL;
+  t->updated_at = 1700000001000LL;
+}
+
+static void test_txn_round_trip(void) {
+  gw_store_txn in, out;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  txn_fill(&in, "t1", "req-1");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  memset(&out, 0x55, sizeof(out));
+  T_EQ_INT(gw_store_txn_get(s, "t1", &out), GW_OK);
+  T_EQ_STR(out.id, "t1");
+  T_EQ_STR(out.auth_req_id, "req-1");
+  T_EQ_STR(out.client_id, "demo-rp");
+  T_EQ_STR(out.msisdn, "+96899000001");
+  T_EQ_STR(out.civil_id, "10000001");
+  T_EQ_STR(out.operator_name, "omantel");
+  T_EQ_STR(out.state, "sent");
+  T_EQ_STR(out.outcome, "");
+  T_EQ_STR(out.detail, in.detail);
+  T_EQ_STR(out.scope, "openid profile");
+  T_EQ_STR(out.resource, in.resource);
+  T_EQ_STR(out.acr, in.acr);
+  T_ASSERT(memcmp(out.dtbs, in.dtbs, 32) == 0);
+  T_EQ_STR(out.verification_code, "0421");
+  T_EQ_STR(out.mssp_trans_id, "omantel-77");
+  T_EQ_INT(out.created_at, 1700000000000LL);
+  T_EQ_INT(out.expires_at, 1700000120000LL);
+  T_EQ_INT(out.updated_at, 1700000001000LL);
+  T_EQ_INT(out.auth_time, 0);
+  T_EQ_INT(out.consumed, 0);
+
+  memset(&out, 0, sizeof(out));
+  T_EQ_INT(gw_store_txn_get_by_req(s, "req-1", &out), GW_OK);
+  T_EQ_STR(out.id, "t1");
+
+  /* Every change is written again under the same id. */
+  snprintf(in.state, sizeof(in.state), "done");
+  in.auth_time = 1700000050;
+  in.updated_at = 1700000050000LL;
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_txn_get(s, "t1", &out), GW_OK);
+  T_EQ_STR(out.state, "done");
+  T_EQ_INT(out.auth_time, 1700000050);
+  T_EQ_INT(out.updated_at, 1700000050000LL);
+
+  T_EQ_INT(gw_store_txn_get(s, "t2", &out), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_txn_get_by_req(s, "req-2", &out), GW_ERR_NOT_FOUND);
+  close_tmp(s);
+}
+
+static void test_txn_auth_req_id_unique(void) {
+  gw_store_txn in, out;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  txn_fill(&in, "t1", "req-1");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  /* Another row may not take it... */
+  txn_fill(&in, "t2", "req-1");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_EXISTS);
+  T_ASSERT(strstr(gw_store_errmsg(s), "auth_req_id") != NULL);
+  T_EQ_INT(gw_store_txn_get(s, "t2", &out), GW_ERR_NOT_FOUND);
+  /* ...not even by changing its own. */
+  txn_fill(&in, "t2", "req-2");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  txn_fill(&in, "t2", "req-1");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_EXISTS);
+  T_EQ_INT(gw_store_txn_get(s, "t2", &out), GW_OK);
+  T_EQ_STR(out.auth_req_id, "req-2");
+  /* The row itself may keep it, and the handle still works after. */
+  txn_fill(&in, "t1", "req-1");
+  snprintf(in.state, sizeof(in.state), "signed");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_txn_get_by_req(s, "req-1", &out), GW_OK);
+  T_EQ_STR(out.state, "signed");
+  /* Any number of rows have none; "" is not a key to look up. */
+  txn_fill(&in, "t3", "");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  txn_fill(&in, "t4", "");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_txn_get(s, "t4", &out), GW_OK);
+  T_EQ_STR(out.auth_req_id, "");
+  T_EQ_INT(gw_store_txn_get_by_req(s, "", &out), GW_ERR_INVALID);
+  close_tmp(s);
+}
+
+static void test_txn_consume_once(void) {
+  gw_store_txn in, out;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  txn_fill(&in, "t1", "req-1");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_txn_consume(s, "t1"), GW_OK);
+  T_EQ_INT(gw_store_txn_consume(s, "t1"), GW_ERR_EXISTS);
+  T_EQ_INT(gw_store_txn_consume(s, "t1"), GW_ERR_EXISTS);
+  T_EQ_INT(gw_store_txn_get(s, "t1", &out), GW_OK);
+  T_EQ_INT(out.consumed, 1);
+  /* A put from a copy made before the consume does not re-open it. */
+  in.consumed = 0;
+  snprintf(in.state, sizeof(in.state), "done");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_txn_get(s, "t1", &out), GW_OK);
+  T_EQ_STR(out.state, "done");
+  T_EQ_INT(out.consumed, 1);
+  T_EQ_INT(gw_store_txn_consume(s, "t1"), GW_ERR_EXISTS);
+  /* Put may record it consumed directly. */
+  txn_fill(&in, "t2", "");
+  in.consumed = 1;
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  T_EQ_INT(gw_store_txn_consume(s, "t2"), GW_ERR_EXISTS);
+
+  T_EQ_INT(gw_store_txn_consume(s, "nope"), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_txn_consume(s, ""), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_txn_consume(s, NULL), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_txn_consume(NULL, "t1"), GW_ERR_INVALID);
+  close_tmp(s);
+}
+
+static void test_txn_purge(void) {
+  gw_store_txn in, out;
+  size_t n = 99;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  T_EQ_INT(gw_store_txn_purge(s, 1000, &n), GW_OK);
+  T_EQ_INT(n, 0);
+  for (int i = 1; i <= 3; i++) {
+    char id[8];
+    snprintf(id, sizeof(id), "t%d", i);
+    txn_fill(&in, id, "");
+    in.expires_at = 100LL * i;
+    T_EQ_INT(gw_store_txn_put(s, &in), GW_OK);
+  }
+  /* Strictly before: the row expiring at 200 stays. */
+  T_EQ_INT(gw_store_txn_purge(s, 200, &n), GW_OK);
+  T_EQ_INT(n, 1);
+  T_EQ_INT(gw_store_txn_get(s, "t1", &out), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_txn_get(s, "t2", &out), GW_OK);
+  T_EQ_INT(gw_store_txn_purge(s, 1000, NULL), GW_OK);
+  T_EQ_INT(gw_store_txn_get(s, "t3", &out), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_txn_purge(NULL, 1, NULL), GW_ERR_INVALID);
+  close_tmp(s);
+}
+
+static void test_txn_field_checks(void) {
+  gw_store_txn in, out;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  T_EQ_INT(gw_store_txn_put(NULL, &in), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_txn_put(s, NULL), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_txn_get(s, "t1", NULL), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_txn_get_by_req(s, NULL, &out), GW_ERR_INVALID);
+
+  txn_fill(&in, "", "");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "id is empty") != NULL);
+
+  txn_fill(&in, "t1", "");
+  in.state[0] = '\0';
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "state is empty") != NULL);
+
+  txn_fill(&in, "t1", "");
+  in.client_id[0] = '\0';
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_INVALID);
+
+  txn_fill(&in, "t1", "");
+  memset(in.verification_code, '1', sizeof(in.verification_code));
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "verification_code is not terminated") !=
+           NULL);
+
+  txn_fill(&in, "t1", "");
+  snprintf(in.detail, sizeof(in.detail), "line\nbreak");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "detail is not UTF-8") != NULL);
+
+  txn_fill(&in, "t1", "r\x7f");
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_INVALID);
+  T_ASSERT(strstr(gw_store_errmsg(s), "auth_req_id byte 1") != NULL);
+
+  txn_fill(&in, "t1", "");
+  in.consumed = 2;
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_INVALID);
+  in.consumed = 0;
+  in.expires_at = -1;
+  T_EQ_INT(gw_store_txn_put(s, &in), GW_ERR_INVALID);
+
+  T_EQ_INT(gw_store_txn_get(s, "t1", &out), GW_ERR_NOT_FOUND);
+  close_tmp(s);
+}
+
+/* ---- revoked tokens ---------------------------------------------------- */
+
+static void test_revoked_tokens(void) {
+  char jti65[66];
+  size_t n = 99;
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    tmp_cleanup();
+    return;
+  }
+  T_EQ_INT(gw_store_revoked_get(s, "jti-1"), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_revoked_put(s, "jti-1", "demo-rp", 1000), GW_OK);
+  T_EQ_INT(gw_store_revoked_get(s, "jti-1"), GW_OK);
+  /* Idempotent; the later exp is kept, an earlier one ignored. */
+  T_EQ_INT(gw_store_revoked_put(s, "jti-1", "demo-rp", 2000), GW_OK);
+  T_EQ_INT(gw_store_revoked_put(s, "jti-1", "demo-rp", 500), GW_OK);
+  T_EQ_INT(gw_store_revoked_put(s, "jti-2", "demo-rp", 1500), GW_OK);
+  T_EQ_INT(gw_store_revoked_purge(s, 1600, &n), GW_OK);
+  T_EQ_INT(n, 1);
+  T_EQ_INT(gw_store_revoked_get(s, "jti-2"), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_store_revoked_get(s, "jti-1"), GW_OK);
+  T_EQ_INT(gw_store_revoked_purge(s, 2001, NULL), GW_OK);
+  T_EQ_INT(gw_store_revoked_get(s, "jti-1"), GW_ERR_NOT_FOUND);
+
+  memset(jti65, 'j', sizeof(jti65) - 1);
+  jti65[sizeof(jti65) - 1] = '\0';
+  T_EQ_INT(gw_store_revoked_put(s, jti65, "demo-rp", 1), GW_ERR_INVALID);
+  jti65[64] = '\0'; /* 64 is the cap */
+  T_EQ_INT(gw_store_revoked_put(s, jti65, "demo-rp", 1), GW_OK);
+  T_EQ_INT(gw_store_revoked_put(s, "", "demo-rp", 1), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_revoked_put(s, "a b\n", "demo-rp", 1), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_revoked_put(s, "jti-3", "", 1), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_revoked_put(s, "jti-3", NULL, 1), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_revoked_put(s, "jti-3", "demo-rp", -1), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_revoked_get(s, NULL), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_revoked_get(NULL, "jti-1"), GW_ERR_INVALID);
+  T_EQ_INT(gw_store_revoked_purge(NULL, 1, NULL), GW_ERR_INVALID);
+  close_tmp(s);
+}
+
 int main(void) {
   /* Migration log lines would clutter the test output. */
   gw_log_min_level = GW_LOG_WARN;
@@ -587,5 +1029,13 @@ int main(void) {
   T_RUN(test_sub_list);
   T_RUN(test_sub_revoke_and_signed);
   T_RUN(test_sub_field_checks);
+  T_RUN(test_client_round_trip);
+  T_RUN(test_client_field_checks);
+  T_RUN(test_txn_round_trip);
+  T_RUN(test_txn_auth_req_id_unique);
+  T_RUN(test_txn_consume_once);
+  T_RUN(test_txn_purge);
+  T_RUN(test_txn_field_checks);
+  T_RUN(test_revoked_tokens);
   return T_DONE();
 }
