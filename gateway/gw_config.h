@@ -110,10 +110,10 @@ typedef struct gw_config {
   gw_op_config op_ooredoo;   /* operators.ooredoo: JSON, notifications */
 
   /* oidc: the OpenID Connect provider (docs/oidc.md) */
-  char *oidc_issuer;        /* issuer identifier, exact */
-  char *oidc_clients_file;  /* seed file of relying parties, "" = none */
-  int oidc_demo;            /* short client secrets allowed */
-  char *oidc_signing_alg;   /* "ES256" | "RS256" */
+  char *oidc_issuer;       /* issuer identifier, exact */
+  char *oidc_clients_file; /* seed file of relying parties, "" = none */
+  int oidc_demo;           /* short client secrets allowed */
+  char *oidc_signing_alg;  /* "ES256" | "RS256" */
   int oidc_access_ttl_s;
   int oidc_id_ttl_s;
   int oidc_ciba_expiry_s;   /* default and max requested_expiry */

@@ -78,7 +78,7 @@ static gw_store *thread_store_get(const gw_config *cfg) {
   static _Thread_local gw_log_rl rl;
   thread_store *t;
   gw_store *st = NULL;
-  char err[256];
+  char err[256], qerr[300];
   int suppressed = 0;
 
   pthread_once(&store_once, store_key_make);
@@ -97,8 +97,9 @@ static gw_store *thread_store_get(const gw_config *cfg) {
                     cfg->store_path, cfg->store_busy_timeout_ms, err,
                     sizeof(err)) != GW_OK) {
     if (gw_log_rl_allow(&rl, 1, &suppressed)) {
-      GW_LOG(GW_LOG_ERROR, "oidc store", "reason=\"%s\" suppressed=%d", err,
-             suppressed);
+      GW_LOG(GW_LOG_ERROR, "oidc: cannot open the store",
+             "reason=%s suppressed=%d",
+             gw_log_quote(qerr, sizeof(qerr), err, strlen(err)), suppressed);
     }
     return NULL;
   }
@@ -692,11 +693,8 @@ static int ciba_check_scope(oreq *q, ciba_req *c) {
   return ciba_check_officer(q, c);
 }
 
-static int ciba_check_message(oreq *q, ciba_req *c) {
+static int ciba_check_binding(oreq *q, ciba_req *c) {
   const char *m = param(q, "binding_message");
-  char *end = NULL;
-  const char *e = param(q, "requested_expiry");
-  long v;
 
   if (m && !printable_utf8(m, BINDING_MESSAGE_MAX)) {
     refuse(q, 400, "invalid_binding_message",
@@ -704,18 +702,27 @@ static int ciba_check_message(oreq *q, ciba_req *c) {
     return -1;
   }
   c->binding_message = m;
-  if (e) {
-    v = all_digits(e, 1, 6) ? strtol(e, &end, 10) : 0;
-    if (v < 1 || v > q->app->cfg->oidc_ciba_expiry_s) {
-      char desc[96];
-      snprintf(desc, sizeof(desc),
-               "requested_expiry must be an integer from 1 to %d",
-               q->app->cfg->oidc_ciba_expiry_s);
-      refuse(q, 400, "invalid_request", desc, NULL);
-      return -1;
-    }
-    c->expiry_s = (int)v;
+  return 0;
+}
+
+/* Digits only (no sign, exponent or spaces), 1..oidc.ciba_expiry_s. */
+static int ciba_check_expiry(oreq *q, ciba_req *c) {
+  const char *e = param(q, "requested_expiry");
+  int max = q->app->cfg->oidc_ciba_expiry_s;
+  char desc[96];
+  long v;
+
+  if (!e) {
+    return 0;
   }
+  v = all_digits(e, 1, 6) ? strtol(e, NULL, 10) : 0;
+  if (v < 1 || v > max) {
+    snprintf(desc, sizeof(desc),
+             "requested_expiry must be an integer from 1 to %d", max);
+    refuse(q, 400, "invalid_request", desc, NULL);
+    return -1;
+  }
+  c->expiry_s = (int)v;
   return 0;
 }
 
@@ -746,7 +753,8 @@ static int ciba_validate(oreq *q, ciba_req *c) {
   memset(c, 0, sizeof(*c));
   if (ciba_check_unsupported(q) != 0 || ciba_check_client(q) != 0 ||
       ciba_check_hint(q, c) != 0 || ciba_check_scope(q, c) != 0 ||
-      ciba_check_message(q, c) != 0 || check_resource(q, &c->resource) != 0) {
+      ciba_check_binding(q, c) != 0 || ciba_check_expiry(q, c) != 0 ||
+      check_resource(q, &c->resource) != 0) {
     return -1;
   }
   return 0;
@@ -776,6 +784,8 @@ static void ciba_refuse_begin(oreq *q, gw_txn_begin_result r, const char *why) {
   }
 }
 
+/* Transaction ids are logged cut to 12 characters, as the engine does:
+ * enough to follow one sign-in, not enough to act on it. */
 static void ciba_start(oreq *q, const ciba_req *c) {
   gw_txn_start st;
   gw_txn_info info;
@@ -801,7 +811,7 @@ static void ciba_start(oreq *q, const ciba_req *c) {
   }
   expires_in = (info.expires_ms - info.created_ms + 999) / 1000;
   GW_LOG(GW_LOG_INFO, "ciba request",
-         "client_id=%s txn=%s operator=%s expires_in=%lld",
+         "client_id=%s txn=%.12s operator=%s expires_in=%lld",
          q->client.row.client_id, info.id, info.operator_name, expires_in);
   gw_resp_json(
       q->x, 200,
@@ -964,7 +974,7 @@ static void mint_answer(mint_job *j) {
   }
   if (j->sign_rv != GW_OK) {
     GW_LOG(GW_LOG_ERROR, "token signing failed",
-           "client_id=%s txn=%s error=\"%s\"", j->client_id, j->info.id,
+           "client_id=%s txn=%.12s error=\"%s\"", j->client_id, j->info.id,
            gw_strerror(j->sign_rv));
     if (j->x) {
       oauth_error(j->x, 500, "server_error", "the tokens could not be signed",
@@ -973,8 +983,8 @@ static void mint_answer(mint_job *j) {
     return;
   }
   GW_LOG(GW_LOG_INFO, "token issued",
-         "client_id=%s sub=%s jti=%s aud=%s txn=%s delivered=%d", j->client_id,
-         j->info.civil_id, j->jti,
+         "client_id=%s sub=%s jti=%s aud=%s txn=%.12s delivered=%d",
+         j->client_id, j->info.civil_id, j->jti,
          gw_log_quote(qaud, sizeof(qaud), j->aud, strlen(j->aud)), j->info.id,
          j->x != NULL);
   if (j->x) {
@@ -990,10 +1000,11 @@ static void mint_answer(mint_job *j) {
 static void mint_done(void *arg) {
   mint_job *j = arg;
 
-  mint_answer(j);
+  /* Before answering: the exchange may be gone once it has answered. */
   if (j->x) {
     gw_exch_on_cancel(j->x, NULL, NULL);
   }
+  mint_answer(j);
   gw_buf_free(&j->at);
   gw_buf_free(&j->idt);
   free(j);

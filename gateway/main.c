@@ -342,9 +342,11 @@ done:
   if (a.base) {
     event_base_free(a.base);
   }
+  /* The workers have stopped (joined): let the pool finish its jobs while
+   * the loops they report to still exist, then free the loops. */
+  p11_pool_del(a.pool);
   gw_server_del(a.server); /* workers gone: their sign-ins were dropped */
   gw_router_del(router);
-  p11_pool_del(a.pool); /* waits for jobs in flight */
   gw_txn_engine_del(a.txn);
   gw_clients_del(a.clients);
   gw_signer_del(a.signer);

@@ -380,23 +380,23 @@ static void t_err_syntax(void) {
 static void t_err_unknown_key(void) {
   T_ASSERT(expect_err(TLS_KEYS "server: {\n  lisen = \"127.0.0.1:1\";\n};\n", 3,
                       "unknown key \"server.lisen\""));
-  T_ASSERT(
-      expect_err(TLS_KEYS "\n\nsrever: { listen = \"127.0.0.1:1\"; };\n", 4,
-                 "unknown key \"srever\" (the groups are server, tls, "
-                 "limits, log, store, pkcs11, pki, gateway_keys, operators, oidc)"));
-  T_ASSERT(
-      expect_err("workers = 4;\n", 1,
-                 "unknown key \"workers\" (the groups are server, tls, "
-                 "limits, log, store, pkcs11, pki, gateway_keys, operators, oidc)"));
+  T_ASSERT(expect_err(
+      TLS_KEYS "\n\nsrever: { listen = \"127.0.0.1:1\"; };\n", 4,
+      "unknown key \"srever\" (the groups are server, tls, "
+      "limits, log, store, pkcs11, pki, gateway_keys, operators, oidc)"));
+  T_ASSERT(expect_err(
+      "workers = 4;\n", 1,
+      "unknown key \"workers\" (the groups are server, tls, "
+      "limits, log, store, pkcs11, pki, gateway_keys, operators, oidc)"));
   /* A group nested in a known group. */
   T_ASSERT(expect_err(TLS_KEYS "server: {\n  extra: {\n    workers = 1;\n  "
                                "};\n};\n",
                       3, "unknown key \"server.extra\""));
   /* A prefix of a group name is not a group. */
-  T_ASSERT(
-      expect_err("serv: { };\n", 1,
-                 "unknown key \"serv\" (the groups are server, tls, "
-                 "limits, log, store, pkcs11, pki, gateway_keys, operators, oidc)"));
+  T_ASSERT(expect_err(
+      "serv: { };\n", 1,
+      "unknown key \"serv\" (the groups are server, tls, "
+      "limits, log, store, pkcs11, pki, gateway_keys, operators, oidc)"));
   T_ASSERT(expect_err("server = 1;\n", 1,
                       "server: expected a group, got an integer"));
 }

@@ -68,17 +68,20 @@
 #define SECRET_RS "licensing-rs-secret-0123456789abcdef-01234"
 #define SECRET_PORTAL "licensing-portal-secret-0123456789abcdef-0"
 #define SECRET_NOCIBA "no-ciba-secret-0123456789abcdef-0123456789"
+#define SECRET_PING "ping-rp-secret-0123456789abcdef-0123456789"
 #define AS_RP "client_id=demo-rp&client_secret=" SECRET_RP
 #define AS_OTHER "client_id=other-rp&client_secret=" SECRET_OTHER
 #define AS_RS "client_id=licensing-rs&client_secret=" SECRET_RS
 #define AS_PORTAL "client_id=licensing-portal&client_secret=" SECRET_PORTAL
 #define AS_NOCIBA "client_id=no-ciba&client_secret=" SECRET_NOCIBA
+#define AS_PING "client_id=ping-rp&client_secret=" SECRET_PING
 
 static char dir[PATH_MAX], build[PATH_MAX];
 static char gwconf[PATH_MAX + 32], clients_conf[PATH_MAX + 32];
 static int mock_port;
 static pid_t mock_pid, parent;
 static char *es_pem, *rs_pem;
+static long http_ver = CURL_HTTP_VERSION_2TLS; /* of the requests below */
 
 static const char SIMS[] =
     "msisdn,civil_id,name,operator,pin,puk,behaviour\n"
@@ -111,6 +114,11 @@ static const char CLIENTS[] =
     "    scopes = [\"openid\", \"profile\", \"licensing\", "
     "\"licensing.officer\"];\n"
     "    resources = [\"" RS_LIC "\"]; ciba_mode = \"poll\"; },\n"
+    "  { client_id = \"ping-rp\"; name = \"Ping RP\";\n"
+    "    secret = \"" SECRET_PING "\";\n"
+    "    grant_types = [\"urn:openid:params:grant-type:ciba\"];\n"
+    "    scopes = [\"openid\"]; ciba_mode = \"ping\";\n"
+    "    ciba_notification_endpoint = \"https://rp.test/ping\"; },\n"
     "  { client_id = \"no-ciba\"; name = \"No CIBA\";\n"
     "    secret = \"" SECRET_NOCIBA "\";\n"
     "    grant_types = [\"authorization_code\"];\n"
@@ -257,7 +265,7 @@ static void post_raw(t_resp *r, env *e, const char *path, const char *ctype,
            ctype ? ctype : "application/x-www-form-urlencoded");
   o.headers[0] = ct;
   o.headers[1] = hdr;
-  t_do_req(r, &e->srv, CURL_HTTP_VERSION_2TLS, path, &o);
+  t_do_req(r, &e->srv, http_ver, path, &o);
 }
 
 static void post(t_resp *r, env *e, const char *path, const char *body) {
@@ -269,7 +277,7 @@ static void get(t_resp *r, env *e, const char *path, const char *hdr) {
 
   memset(&o, 0, sizeof(o));
   o.headers[0] = hdr;
-  t_do_req(r, &e->srv, CURL_HTTP_VERSION_2TLS, path, &o);
+  t_do_req(r, &e->srv, http_ver, path, &o);
 }
 
 /* 1 when |r| is OAuth's error answer: |status|, {"error": |code|,
@@ -624,6 +632,8 @@ static const bc_case BC_CASES[] = {
     {NULL, NULL, "scope=openid&" HINT1, 401, "invalid_client"},
     {NULL, BASIC_WRONG, "scope=openid&" HINT1, 401, "invalid_client"},
     {NULL, NULL, AS_NOCIBA "&scope=openid&" HINT1, 400, "unauthorized_client"},
+    /* ping mode needs client_notification_token (CIBA §7.1) */
+    {NULL, NULL, AS_PING "&scope=openid&" HINT1, 400, "invalid_request"},
     /* scope */
     {NULL, NULL, AS_RP "&" HINT1, 400, "invalid_request"},
     {NULL, NULL, AS_RP "&scope=profile&" HINT1, 400, "invalid_scope"},
@@ -953,7 +963,9 @@ static void t_ciba_tokens(void) {
 }
 
 /* A sign-in without a resource, by civil number, for a client whose ID
- * tokens are RS256: the access token is for /userinfo only. */
+ * tokens are RS256: the access token is for /userinfo only. Over
+ * HTTP/1.1, so that the tokens signed on the pool are answered on that
+ * transport too. */
 static void t_ciba_userinfo(void) {
   char id[128], at[4096], idt[4096];
   json_t *h;
@@ -961,6 +973,7 @@ static void t_ciba_userinfo(void) {
   env e;
 
   T_ASSERT(env_up(&e) == 0);
+  http_ver = CURL_HTTP_VERSION_1_1;
   T_EQ_INT(bc_start(&e, AS_OTHER, "scope=openid+profile&login_hint=10000006",
                     id, sizeof(id)),
            200);
