@@ -97,7 +97,7 @@ static const char *list_begin(const char *list) {
 
 /* Quotes a value for an error message: bytes from a file or the command
  * line reach a terminal only escaped, and long ones are cut. */
-static const char *q(char *buf, size_t cap, const char *v, size_t n) {
+static const char *quote_val(char *buf, size_t cap, const char *v, size_t n) {
   return gw_log_quote(buf, cap, v, n > 80 ? 80 : n);
 }
 
@@ -151,7 +151,7 @@ static int list_check(const char *name, const char *list, int kind, char *err,
       if (c <= 0x20 || c >= 0x7f ||
           (kind == W_SCOPE && (c == '"' || c == '\\'))) {
         set_err(err, errlen, "%s: %s holds a byte not allowed (0x%02x)", name,
-                q(qb, sizeof(qb), w, n), c);
+                quote_val(qb, sizeof(qb), w, n), c);
         return GW_ERR_INVALID;
       }
     }
@@ -159,7 +159,7 @@ static int list_check(const char *name, const char *list, int kind, char *err,
     while (list_next(&o, &v, &m) && v < w) {
       if (m == n && memcmp(v, w, n) == 0) {
         set_err(err, errlen, "%s: %s is listed twice", name,
-                q(qb, sizeof(qb), w, n));
+                quote_val(qb, sizeof(qb), w, n));
         return GW_ERR_INVALID;
       }
     }
@@ -183,7 +183,7 @@ static int list_bits(const char *name, const char *list, const word_bit *table,
   while (list_next(&p, &w, &n)) {
     if (!word_lookup(table, count, w, n, &bit)) {
       set_err(err, errlen, "%s: unknown value %s", name,
-              q(qb, sizeof(qb), w, n));
+              quote_val(qb, sizeof(qb), w, n));
       return GW_ERR_INVALID;
     }
     *bits |= bit;
@@ -226,7 +226,7 @@ static int url_check(const char *name, const char *u, size_t n, int https_only,
     unsigned char c = (unsigned char)u[i];
     if (c <= 0x20 || c >= 0x7f || c == '#') {
       set_err(err, errlen, "%s: %s holds a space, a control byte or a fragment",
-              name, q(qb, sizeof(qb), u, n));
+              name, quote_val(qb, sizeof(qb), u, n));
       return GW_ERR_INVALID;
     }
   }
@@ -236,7 +236,7 @@ static int url_check(const char *name, const char *u, size_t n, int https_only,
     scheme = 7;
   } else {
     set_err(err, errlen, "%s: %s is not an https:// URL%s", name,
-            q(qb, sizeof(qb), u, n),
+            quote_val(qb, sizeof(qb), u, n),
             https_only ? "" : " (http:// only to 127.0.0.1 or localhost)");
     return GW_ERR_INVALID;
   }
@@ -249,13 +249,13 @@ static int url_check(const char *name, const char *u, size_t n, int https_only,
   }
   if (alen == 0 || memchr(a, '@', alen)) {
     set_err(err, errlen, "%s: %s has no host, or has user info", name,
-            q(qb, sizeof(qb), u, n));
+            quote_val(qb, sizeof(qb), u, n));
     return GW_ERR_INVALID;
   }
   if (scheme == 7 && !url_loopback(a, alen)) {
     set_err(err, errlen,
             "%s: %s: http:// only to 127.0.0.1 or localhost; use https://",
-            name, q(qb, sizeof(qb), u, n));
+            name, quote_val(qb, sizeof(qb), u, n));
     return GW_ERR_INVALID;
   }
   return GW_OK;
@@ -347,7 +347,7 @@ static int check_ciba(const gw_store_client *r, unsigned grants, char *err,
   *field = "ciba_mode";
   if (mode[0] && strcmp(mode, "poll") != 0 && strcmp(mode, "ping") != 0) {
     set_err(err, errlen, "ciba_mode: %s is not poll, ping or \"\"",
-            q(qb, sizeof(qb), mode, strlen(mode)));
+            quote_val(qb, sizeof(qb), mode, strlen(mode)));
     return GW_ERR_INVALID;
   }
   if (mode[0] && !(grants & GW_GRANT_CIBA)) {
@@ -484,8 +484,9 @@ static int client_check(const gw_store_client *r, unsigned *grants,
   *field = "id_token_alg";
   if (strcmp(r->id_token_alg, "ES256") != 0 &&
       strcmp(r->id_token_alg, "RS256") != 0) {
-    set_err(err, errlen, "id_token_alg: %s is not ES256 or RS256",
-            q(qb, sizeof(qb), r->id_token_alg, strlen(r->id_token_alg)));
+    set_err(
+        err, errlen, "id_token_alg: %s is not ES256 or RS256",
+        quote_val(qb, sizeof(qb), r->id_token_alg, strlen(r->id_token_alg)));
     return GW_ERR_INVALID;
   }
   *field = NULL;
@@ -540,30 +541,39 @@ struct gw_clients {
   pthread_rwlock_t lock;
   gw_client *v; /* in client_id order (the store lists them so) */
   size_t n;
+  size_t skipped; /* rows the last load left out, to log changes only */
 };
 
 typedef struct load_state {
   gw_client *v;
   size_t n, cap;
   size_t skipped;
+  char skipped_ids[256]; /* the first ones left out, quoted, for the log */
+  char why[256];         /* the reason of the first one */
 } load_state;
 
 /* Adds one stored row to the new snapshot. A row that breaks the rules
- * (written by hand, or by an older release) is left out with a warning:
- * that client cannot authenticate, the others still can. */
+ * (written by hand, or by an older release) is left out: that client
+ * cannot authenticate, the others still can. It is noted for the log. */
 static int load_row(const gw_store_client *row, void *arg) {
   load_state *ls = arg;
   unsigned grants, methods;
   const char *field;
   char why[256], qid[160];
+  size_t o;
   gw_client *c;
 
   if (client_check(row, &grants, &methods, why, sizeof(why), &field) != GW_OK) {
+    if (ls->skipped++ == 0) {
+      memcpy(ls->why, why, sizeof(why));
+    }
     gw_log_quote(qid, sizeof(qid), row->client_id,
                  strnlen(row->client_id, sizeof(row->client_id)));
-    GW_LOG(GW_LOG_WARN, "client left out of the registry snapshot",
-           "client_id=%s reason=\"%s\"", qid, why);
-    ls->skipped++;
+    o = strlen(ls->skipped_ids);
+    if (o + strlen(qid) + 2 < sizeof(ls->skipped_ids)) {
+      snprintf(ls->skipped_ids + o, sizeof(ls->skipped_ids) - o, "%s%s",
+               o ? "," : "", qid);
+    }
     return GW_OK;
   }
   if (ls->n == ls->cap) {
@@ -587,6 +597,17 @@ static int load_row(const gw_store_client *row, void *arg) {
   c->auth_methods = methods;
   c->ciba_ping = strcmp(row->ciba_mode, "ping") == 0;
   return GW_OK;
+}
+
+/* One line for the rows a load left out (not one a row: the reload runs
+ * periodically, and the same rows would fill the log). */
+static void log_skipped(const load_state *ls) {
+  char qwhy[300];
+
+  gw_log_quote(qwhy, sizeof(qwhy), ls->why, strlen(ls->why));
+  GW_LOG(GW_LOG_WARN, "clients left out of the registry snapshot",
+         "count=%zu client_ids=%s first_reason=%s", ls->skipped,
+         ls->skipped_ids, qwhy);
 }
 
 static void clients_free(gw_client *v, size_t n) {
@@ -648,6 +669,10 @@ int gw_clients_new(gw_clients **out, gw_store *st, char *err, size_t errlen) {
   }
   c->v = ls.v;
   c->n = ls.n;
+  c->skipped = ls.skipped;
+  if (ls.skipped) {
+    log_skipped(&ls);
+  }
   *out = c;
   return GW_OK;
 }
@@ -656,7 +681,7 @@ int gw_clients_reload(gw_clients *c, gw_store *st) {
   load_state ls;
   gw_client *old;
   size_t old_n;
-  int rv;
+  int rv, changed;
 
   if (!c) {
     return GW_ERR_INVALID;
@@ -672,8 +697,13 @@ int gw_clients_reload(gw_clients *c, gw_store *st) {
   old_n = c->n;
   c->v = ls.v;
   c->n = ls.n;
+  changed = ls.skipped != c->skipped;
+  c->skipped = ls.skipped;
   pthread_rwlock_unlock(&c->lock);
   clients_free(old, old_n);
+  if (changed && ls.skipped) {
+    log_skipped(&ls);
+  }
   return GW_OK;
 }
 
@@ -877,7 +907,7 @@ gw_client_auth_result gw_client_authenticate(gw_clients *c, const char *authz,
     *why = "no client registry";
     return GW_CLIENT_AUTH_FAILED;
   }
-  /* 1.5 KiB of buffers: on the heap, not an event loop's stack. */
+  /* 2 KiB of buffers: on the heap, not an event loop's stack. */
   cr = calloc(1, sizeof(*cr));
   if (!cr) {
     *why = "out of memory";
@@ -1134,10 +1164,33 @@ static int seed_secret(seed_ctx *c, config_setting_t *g, gw_store_client *r) {
                      n, GW_CLIENT_SECRET_MIN);
   }
   gw_client_secret_hash(v, r->secret_sha256);
-  /* libconfig keeps its own copy and frees it without wiping: wipe it now
-   * (the string is the parser's, writable; only its bytes change). */
-  OPENSSL_cleanse((char *)(uintptr_t)v, n);
   return GW_OK;
+}
+
+/* libconfig keeps its own copy of every string and frees it without
+ * wiping: wipe the plain secrets before config_destroy, whatever the
+ * outcome (an error may stop the walk before a client's secret is read).
+ * The strings are the parser's heap copies; only their bytes change. */
+static void seed_wipe_secrets(config_t *lc) {
+  config_setting_t *list = config_lookup(lc, "clients");
+  int n =
+      list && (config_setting_is_list(list) || config_setting_is_array(list))
+          ? config_setting_length(list)
+          : 0;
+
+  for (int i = 0; i < n; i++) {
+    config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+    config_setting_t *m = config_setting_is_group(g)
+                              ? config_setting_get_member(g, "secret")
+                              : NULL;
+    const char *v = m && config_setting_type(m) == CONFIG_TYPE_STRING
+                        ? config_setting_get_string(m)
+                        : NULL;
+
+    if (v) {
+      OPENSSL_cleanse((char *)(uintptr_t)v, strlen(v));
+    }
+  }
 }
 
 /* Refuses keys of a client group that are not known (a typo would else
@@ -1392,6 +1445,7 @@ int gw_clients_seed(gw_store *st, const char *path, int demo, int optional,
     *count = n;
   }
 done:
+  seed_wipe_secrets(&lc);
   config_destroy(&lc);
   OPENSSL_cleanse(text, len);
   free(text);

@@ -73,16 +73,17 @@ int gw_client_list_has(const char *list, const char *word);
 typedef struct gw_clients gw_clients;
 
 /* Loads every client of the store into a new snapshot. A stored row that
- * fails gw_client_check is left out with a warning in the log (that client
- * cannot authenticate). Returns GW_OK, GW_ERR_INVALID (no |out| or |st|),
- * GW_ERR_LIMIT (more than 1024 clients), GW_ERR_NOMEM or the store's error;
- * the reason is in |err|. */
+ * fails gw_client_check is left out (that client cannot authenticate),
+ * with one warning in the log for all such rows. Returns GW_OK,
+ * GW_ERR_INVALID (no |out| or |st|), GW_ERR_LIMIT (more than 1024
+ * clients), GW_ERR_NOMEM or the store's error; the reason is in |err|. */
 int gw_clients_new(gw_clients **out, gw_store *st, char *err, size_t errlen);
 
 /* Replaces the snapshot's contents with the store's (thread-safe; readers
  * keep the copies they made; the store is read before the write lock is
- * taken, so requests do not wait for it). Returns GW_OK or an error as for
- * gw_clients_new (the old contents stay). */
+ * taken, so requests do not wait for it). The warning about rows left out
+ * is repeated only when their number changes. Returns GW_OK or an error as
+ * for gw_clients_new (the old contents stay). */
 int gw_clients_reload(gw_clients *c, gw_store *st);
 
 /* Frees |c|; NULL is a no-op. No other thread may use it any more. */

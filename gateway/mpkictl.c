@@ -1652,12 +1652,12 @@ static int client_list_row(const gw_store_client *r, void *arg) {
   short_words(r->grant_types, grant_map, 1, grants, sizeof(grants));
   short_words(r->auth_methods, auth_map, 2, auth, sizeof(auth));
   if (st->n == 0) {
-    printf("%-20s  %-10s  %-32s  %-4s  %-5s  %-2s  %s\n", "CLIENT ID", "AUTH",
+    printf("%-20s  %-10s  %-37s  %-4s  %-5s  %-3s  %s\n", "CLIENT ID", "AUTH",
            "GRANTS", "CIBA", "ALG", "RS", "NAME");
   }
-  printf("%-20s  %-10s  %-32s  %-4s  %-5s  %-2s  %s\n", r->client_id, auth,
+  printf("%-20s  %-10s  %-37s  %-4s  %-5s  %-3s  %s\n", r->client_id, auth,
          grants, r->ciba_mode[0] ? r->ciba_mode : "-", r->id_token_alg,
-         r->resource_server ? "rs" : "-", r->name);
+         r->resource_server ? "yes" : "-", r->name);
   st->n++;
   return GW_OK;
 }

@@ -7,6 +7,8 @@
 # revocation seen by a CRL and by `openssl ocsp -index` as the responder,
 # `cert check` (the gateway's own verifier) agreeing with both and failing
 # closed on a missing or stale CRL and on a dead responder,
+# the relying parties (client add, list, remove: the secret generated and
+# shown once, only its SHA-256 stored, the demo's short secrets, refusals),
 # --help for every command, errors that name what is wrong, a wrong PIN.
 source "$(dirname "$0")/lib.sh"
 
@@ -448,10 +450,145 @@ expect "cert check of an unknown SIM names it" 1 "+96891234567 is not in the sub
 ctl cert check --cert "$D/none.pem"
 expect "cert check of a missing file names it" 1 "$D/none.pem"
 
+# ---- relying parties: client add / list / remove ------------------------------
+
+DB=$D/mpkigw.db
+# stored_hash ID: the secret_sha256 column of client ID, lower-case hex.
+stored_hash() {
+  "$GW_PY" - "$DB" "$1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+row = db.execute("SELECT hex(secret_sha256) FROM clients WHERE client_id = ?",
+                 (sys.argv[2],)).fetchone()
+print(row[0].lower() if row else "none")
+PY
+}
+sha256_hex() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+
+ctl client list
+expect "client list on an empty registry" 0 "no client in the registry"
+ctl client add --id demo-rp --name "Demo RP" --scope "openid profile" \
+  --resource https://127.0.0.1:8443/licensing
+expect "client add generates a secret" 0 "added client demo-rp (Demo RP)"
+secret=$(printf '%s\n' "$OUT" | sed -n 's/^client_secret: //p')
+if [[ $secret =~ ^[A-Za-z0-9_-]{43}$ ]]; then
+  ok "the generated secret is 43 base64url characters, printed once"
+else
+  not_ok "the generated secret is 43 base64url characters" "'$secret'"
+fi
+hash=$(stored_hash demo-rp)
+if [ -n "$secret" ] && [ "$hash" = "$(sha256_hex "$secret")" ]; then
+  ok "the store keeps the SHA-256 of the secret"
+else
+  not_ok "the store keeps the SHA-256 of the secret" "stored $hash"
+fi
+ctl client add --id licensing-rs --resource-server \
+  --resource https://127.0.0.1:8443/licensing \
+  --secret "rs-secret-of-thirty-two-bytes-or-more"
+expect "client add of a resource server with a given secret" 0 "grants none"
+if [[ $OUT == *client_secret:* ]]; then
+  not_ok "a given secret is not printed" "$OUT"
+else
+  ok "a given secret is not printed"
+fi
+[ "$(stored_hash licensing-rs)" = "$(sha256_hex rs-secret-of-thirty-two-bytes-or-more)" ] &&
+  ok "the given secret's SHA-256 is stored" ||
+  not_ok "the given secret's SHA-256 is stored" "$(stored_hash licensing-rs)"
+ctl client list
+expect "client list shows the clients" 0 "2 clients"
+if [[ $OUT == *"demo-rp "*"basic,post"*"ciba"*"poll"*"ES256"*"Demo RP"* &&
+  $OUT == *"licensing-rs "*"yes"* ]]; then
+  ok "client list: id, methods, grants, mode, algorithm, resource server, name"
+else
+  not_ok "client list: the rows" "$OUT"
+fi
+list_out=$OUT
+ctl client list --json
+expect "client list --json" 0 '"client_id": "demo-rp"'
+json_ok=$(printf '%s' "$OUT" | "$GW_PY" -c '
+import json, sys
+a = json.load(sys.stdin)
+d = {c["client_id"]: c for c in a}
+rp, rs = d["demo-rp"], d["licensing-rs"]
+assert rp["scopes"] == ["openid", "profile"], rp
+assert rp["grant_types"] == ["urn:openid:params:grant-type:ciba"], rp
+assert rp["auth_methods"] == ["client_secret_basic", "client_secret_post"]
+assert rp["resources"] == ["https://127.0.0.1:8443/licensing"]
+assert rp["ciba_mode"] == "poll" and rp["id_token_alg"] == "ES256"
+assert rs["resource_server"] is True and rs["grant_types"] == []
+assert not any("secret" in k for c in a for k in c), "a secret field"
+print("yes")' 2>&1)
+[ "$json_ok" = yes ] && ok "client list --json has every field but the secret" ||
+  not_ok "client list --json has every field but the secret" "$json_ok"
+if [[ "$list_out$OUT" == *"$secret"* || "${list_out,,}${OUT,,}" == *"$hash"* ]]; then
+  not_ok "client list never prints a secret or its hash" "found"
+else
+  ok "client list never prints a secret or its hash"
+fi
+
+ctl client add --id demo-rp
+expect "client add refuses an existing id" 1 "client demo-rp exists already"
+[ "$(stored_hash demo-rp)" = "$hash" ] && ok "a refused add changes nothing" ||
+  not_ok "a refused add changes nothing" "hash changed"
+ctl client add --id demo-rp --name "Demo RP" --replace \
+  --secret "a-new-secret-of-thirty-two-bytes-or-more" --grant ciba,refresh_token
+expect "client add --replace" 0 "replaced client demo-rp"
+[ "$(stored_hash demo-rp)" = "$(sha256_hex a-new-secret-of-thirty-two-bytes-or-more)" ] &&
+  ok "--replace stores the new secret's hash" ||
+  not_ok "--replace stores the new secret's hash" "$(stored_hash demo-rp)"
+ctl client add --id short-rp --secret "short-secret"
+expect "a secret under 32 bytes is refused" 2 "--secret: 12 bytes, at least 32"
+# The demo configuration allows it.
+cp "$CONF" "$D/demo.conf"
+printf 'oidc: {\n  demo = true;\n};\n' >>"$D/demo.conf"
+N=$((N + 1))
+OUT=$(timeout $((60 * GW_SLOW)) "$MPKICTL" --config "$D/demo.conf" client add \
+  --id short-rp --secret "short-secret" 2>"$GW_TMP/ctl.$N.err")
+RC=$?
+ERR=$(cat "$GW_TMP/ctl.$N.err")
+expect "a short secret is allowed with oidc.demo = true" 0 "added client short-rp"
+ctl client add --id "bad id"
+expect "client add refuses a bad id" 2 "--id: \"bad id\" is not 1 to 64 of"
+ctl client add --id x --grant password
+expect "client add refuses an unknown grant" 2 "--grant: \"password\" is not one of"
+ctl client add --id x --auth basic,jwt
+expect "client add refuses an unknown method" 2 "--auth: \"jwt\" is not one of basic, post"
+ctl client add --id x --resource http://rs.example.om/api
+expect "client add refuses plain http off loopback" 2 "http:// only to 127.0.0.1 or localhost"
+ctl client add --id x --ciba-mode ping
+expect "ping mode needs an endpoint" 2 "ping mode needs an https:// endpoint"
+ctl client add --id x --grant authorization_code
+expect "a code client needs a redirect URI" 2 "redirect_uris: the authorization_code grant needs"
+ctl client add --name x
+expect "client add without --id" 2 "missing --id"
+ctl client add --id x --frob
+expect "client add: an unknown option is named" 2 "unknown option --frob"
+ctl client list
+[[ $OUT != *" x "* && $OUT == *"3 clients"* ]] && ok "refused adds wrote nothing" ||
+  not_ok "refused adds wrote nothing" "$OUT"
+
+ctl client remove --id licensing-rs
+expect "client remove" 0 "removed client licensing-rs"
+ctl client remove --id licensing-rs
+expect "client remove of a missing client" 1 "no client licensing-rs in the registry"
+ctl client remove
+expect "client remove without --id" 2 "missing --id"
+ctl client list
+[[ $OUT != *licensing-rs* && $OUT == *"2 clients"* ]] && ok "a removed client is gone" ||
+  not_ok "a removed client is gone" "$OUT"
+ctl client
+expect "client without a subcommand lists them" 2 "mpkictl client add|list|remove"
+if grep -rqs -e "-or-more" -e "short-secret" -e "$secret" "$GW_TMP"/ctl.*.err; then
+  not_ok "client secrets never appear in messages" "$(grep -rs -e -or-more -e short-secret "$GW_TMP"/ctl.*.err | head -n 2)"
+else
+  ok "client secrets never appear in messages"
+fi
+
 # ---- help -------------------------------------------------------------------
 
 for c in "ca init" "sim provision" "sim list" "sim show" "cert revoke" \
-  "cert check" "crl publish" "gateway-key init" "help"; do
+  "cert check" "crl publish" "gateway-key init" "client add" "client list" \
+  "client remove" "help"; do
   # shellcheck disable=SC2086
   ctl $c --help
   if [ "$RC" = 0 ] && [[ $OUT == "Usage: mpkictl [--config FILE] $c"* ]]; then

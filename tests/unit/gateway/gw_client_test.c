@@ -402,6 +402,61 @@ static void test_snapshot(void) {
   close_tmp(s);
 }
 
+/* Counts the lines of |path| that hold |needle|. */
+static int count_lines(const char *path, const char *needle) {
+  char line[2048];
+  int n = 0;
+  FILE *fp = fopen(path, "r");
+
+  if (!fp) {
+    return -1;
+  }
+  while (fgets(line, sizeof(line), fp)) {
+    n += strstr(line, needle) != NULL;
+  }
+  fclose(fp);
+  return n;
+}
+
+/* Rows left out are logged in one line at load, and again by a reload
+ * only when their number changes: the reload is periodic, and the same
+ * warning every few seconds would bury the log. */
+static void test_snapshot_logs_left_out_rows_once(void) {
+  static const char msg[] = "clients left out of the registry snapshot";
+  gw_store_client r;
+  gw_clients *c = NULL;
+  char err[256], logp[160];
+  gw_store *s = open_tmp();
+
+  if (!s) {
+    return;
+  }
+  snprintf(logp, sizeof(logp), "%s/gw.log", tdir);
+  T_EQ_INT(gw_log_open(logp, GW_LOG_WARN), GW_OK);
+  row_fill(&r, "good", GOOD_SECRET);
+  T_EQ_INT(gw_store_client_put(s, &r), GW_OK);
+  row_fill(&r, "bad-1", GOOD_SECRET);
+  snprintf(r.id_token_alg, sizeof(r.id_token_alg), "HS256");
+  T_EQ_INT(gw_store_client_put(s, &r), GW_OK);
+  T_EQ_INT(gw_clients_new(&c, s, err, sizeof(err)), GW_OK);
+  T_EQ_INT(gw_clients_count(c), 1);
+  T_EQ_INT(count_lines(logp, msg), 1);
+  T_EQ_INT(count_lines(logp, "client_ids=\"bad-1\""), 1);
+  T_EQ_INT(count_lines(logp, "id_token_alg: \\\"HS256\\\""), 1);
+  T_EQ_INT(gw_clients_reload(c, s), GW_OK);
+  T_EQ_INT(gw_clients_reload(c, s), GW_OK);
+  T_EQ_INT(count_lines(logp, msg), 1);
+  row_fill(&r, "bad-2", GOOD_SECRET);
+  r.auth_methods[0] = '\0';
+  T_EQ_INT(gw_store_client_put(s, &r), GW_OK);
+  T_EQ_INT(gw_clients_reload(c, s), GW_OK);
+  T_EQ_INT(count_lines(logp, msg), 2);
+  T_EQ_INT(count_lines(logp, "count=2 client_ids=\"bad-1\",\"bad-2\""), 1);
+  gw_log_open(NULL, GW_LOG_WARN);
+  gw_clients_del(c);
+  close_tmp(s);
+}
+
 /* ---- authentication ---------------------------------------------------- */
 
 /* A snapshot with demo-rp (both methods), basic-only, post-only and a
@@ -938,6 +993,7 @@ int main(void) {
   T_RUN(test_check);
   T_RUN(test_secrets);
   T_RUN(test_snapshot);
+  T_RUN(test_snapshot_logs_left_out_rows_once);
   T_RUN(test_auth_basic);
   T_RUN(test_auth_basic_percent_encoded);
   T_RUN(test_auth_post_and_both);
