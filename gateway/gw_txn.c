@@ -121,6 +121,10 @@ typedef struct txn {
   struct event *timer;            /* expiry, then removal */
   int removing;                   /* the timer now means "forget it" */
   int verifying;                  /* a verification job is on the pool */
+  struct event *cancel_ev;        /* activated by gw_txn_cancel (any thread) */
+  int cancel_requested;           /* guarded by the engine's mutex */
+  struct gw_txn_watcher *watches; /* guarded by the engine's mutex */
+  int nwatches;
   struct txn *next_id, *next_req; /* hash chains */
   struct txn *tl_prev, *tl_next;  /* the loop's list */
 } txn;
@@ -275,6 +279,33 @@ static void log_state(const txn *t) {
          gw_log_quote(q, sizeof(q), i.detail, strlen(i.detail)));
 }
 
+#define MAX_WATCHES 64 /* per transaction */
+
+struct gw_txn_watcher {
+  gw_txn_engine *e;
+  char id[GW_TXN_ID_LEN + 1];
+  struct event *ev; /* on the watcher's loop: fired or timed out */
+  gw_txn_watch_fn fn;
+  void *arg;
+  int linked; /* in its transaction's list (engine mutex) */
+  struct gw_txn_watcher *next;
+};
+
+/* Wakes every watcher of |t|: the caller holds the engine's mutex. */
+static void wake_watches_locked(txn *t) {
+  gw_txn_watcher *w = t->watches;
+
+  t->watches = NULL;
+  t->nwatches = 0;
+  while (w) {
+    gw_txn_watcher *next = w->next;
+    w->linked = 0;
+    w->next = NULL;
+    event_active(w->ev, EV_READ, 0); /* thread-safe: evthread is on */
+    w = next;
+  }
+}
+
 /* Moves |t| to |state| (and |f| with |detail|): memory, counters, log,
  * store. */
 static void set_state(txn *t, gw_txn_state state, gw_txn_failure f,
@@ -287,6 +318,7 @@ static void set_state(txn *t, gw_txn_state state, gw_txn_failure f,
   if (detail) {
     snprintf(t->info.detail, sizeof(t->info.detail), "%s", detail);
   }
+  wake_watches_locked(t);
   pthread_mutex_unlock(&e->mu);
   if (state >= GW_TXN_DONE && state <= GW_TXN_EXPIRED) {
     atomic_fetch_add(&e->ended[state], 1);
@@ -367,7 +399,11 @@ static void txn_free(txn *t) {
 
   pthread_mutex_lock(&e->mu);
   table_remove(e, t);
+  wake_watches_locked(t); /* they will find it gone */
   pthread_mutex_unlock(&e->mu);
+  if (t->cancel_ev) {
+    event_free(t->cancel_ev);
+  }
   if (t->tl) {
     if (t->tl_prev) {
       t->tl_prev->tl_next = t->tl_next;
@@ -614,6 +650,23 @@ static void on_op(void *arg, op_txn *ot, const op_result *r) {
   snprintf(detail, sizeof(detail), "%s: %s (ETSI %d)",
            op_outcome_name(r->outcome), r->detail, r->etsi_status);
   set_state(t, GW_TXN_FAILED, op_failure(r->outcome), detail);
+}
+
+/* gw_txn_cancel's request, on the transaction's loop. */
+static void on_cancel(evutil_socket_t fd, short what, void *arg) {
+  txn *t = arg;
+  gw_txn_state s = get_state(t);
+
+  (void)fd;
+  (void)what;
+  if (s != GW_TXN_CREATED && s != GW_TXN_SENT && s != GW_TXN_SIGNED) {
+    return;
+  }
+  if (t->op) {
+    op_cancel(t->op); /* the operator's side expires by itself */
+    t->op = NULL;
+  }
+  set_state(t, GW_TXN_FAILED, GW_TXN_FAIL_CANCELLED, "cancelled by the caller");
 }
 
 /* ---- begin -------------------------------------------------------------
@@ -887,7 +940,8 @@ gw_txn_begin_result gw_txn_begin(gw_txn_engine *e, struct event_base *base,
     goto fail;
   }
   t->timer = evtimer_new(base, on_timer, t);
-  if (!t->timer) {
+  t->cancel_ev = event_new(base, -1, 0, on_cancel, t);
+  if (!t->timer || !t->cancel_ev) {
     *why = "out of memory";
     br = GW_TXN_BEGIN_INTERNAL;
     goto fail;
@@ -931,6 +985,9 @@ gw_txn_begin_result gw_txn_begin(gw_txn_engine *e, struct event_base *base,
 fail:
   if (t && t->timer) {
     event_free(t->timer);
+  }
+  if (t && t->cancel_ev) {
+    event_free(t->cancel_ev);
   }
   free(t);
   free(sub);
@@ -996,6 +1053,151 @@ int gw_txn_poll(gw_txn_engine *e, const char *auth_req_id) {
   return early;
 }
 
+int gw_txn_get(gw_txn_engine *e, const char *id, gw_txn_info *out) {
+  txn *t;
+
+  if (!id || !id[0]) {
+    return GW_ERR_NOT_FOUND;
+  }
+  pthread_mutex_lock(&e->mu);
+  t = find_id(e, id);
+  if (t) {
+    *out = t->info;
+  }
+  pthread_mutex_unlock(&e->mu);
+  if (!t) {
+    return GW_ERR_NOT_FOUND;
+  }
+  expire_view(out);
+  return GW_OK;
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg) {
+  gw_txn_watcher *w = arg;
+  gw_txn_engine *e = w->e;
+  gw_txn_info info;
+  txn *t;
+
+  (void)fd;
+  (void)what;
+  pthread_mutex_lock(&e->mu);
+  if (w->linked) { /* timed out: still in the list */
+    gw_txn_watcher **pp;
+    t = find_id(e, w->id);
+    pp = t ? &t->watches : NULL;
+    while (pp && *pp && *pp != w) {
+      pp = &(*pp)->next;
+    }
+    if (pp && *pp) {
+      *pp = w->next;
+      t->nwatches--;
+    }
+    w->linked = 0;
+  }
+  pthread_mutex_unlock(&e->mu);
+  if (gw_txn_get(e, w->id, &info) != GW_OK) {
+    memset(&info, 0, sizeof(info));
+    snprintf(info.id, sizeof(info.id), "%s", w->id);
+    info.state = GW_TXN_EXPIRED;
+  }
+  event_free(w->ev);
+  w->fn(w->arg, &info);
+  free(w);
+}
+
+int gw_txn_watch(gw_txn_engine *e, const char *id, struct event_base *base,
+                 int timeout_ms, gw_txn_watch_fn fn, void *arg,
+                 gw_txn_watcher **out) {
+  gw_txn_watcher *w = calloc(1, sizeof(*w));
+  struct timeval tv;
+  txn *t;
+
+  if (!w) {
+    return GW_ERR_NOMEM;
+  }
+  w->e = e;
+  w->fn = fn;
+  w->arg = arg;
+  snprintf(w->id, sizeof(w->id), "%s", id ? id : "");
+  w->ev = event_new(base, -1, 0, on_watch, w);
+  if (!w->ev) {
+    free(w);
+    return GW_ERR_NOMEM;
+  }
+  pthread_mutex_lock(&e->mu);
+  t = find_id(e, w->id);
+  if (!t || t->nwatches >= MAX_WATCHES) {
+    pthread_mutex_unlock(&e->mu);
+    event_free(w->ev);
+    free(w);
+    return t ? GW_ERR_LIMIT : GW_ERR_NOT_FOUND;
+  }
+  if (t->info.state == GW_TXN_CREATED || t->info.state == GW_TXN_SENT ||
+      t->info.state == GW_TXN_SIGNED) {
+    w->linked = 1;
+    w->next = t->watches;
+    t->watches = w;
+    t->nwatches++;
+    if (timeout_ms < 0) {
+      timeout_ms = 0;
+    }
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    event_add(w->ev, &tv);
+  } else {
+    event_active(w->ev, EV_READ, 0); /* already over: at once */
+  }
+  pthread_mutex_unlock(&e->mu);
+  *out = w;
+  return GW_OK;
+}
+
+void gw_txn_unwatch(gw_txn_watcher *w) {
+  gw_txn_engine *e;
+  txn *t;
+
+  if (!w) {
+    return;
+  }
+  e = w->e;
+  pthread_mutex_lock(&e->mu);
+  if (w->linked) {
+    gw_txn_watcher **pp;
+    t = find_id(e, w->id);
+    pp = t ? &t->watches : NULL;
+    while (pp && *pp && *pp != w) {
+      pp = &(*pp)->next;
+    }
+    if (pp && *pp) {
+      *pp = w->next;
+      t->nwatches--;
+    }
+    w->linked = 0;
+  }
+  pthread_mutex_unlock(&e->mu);
+  event_free(w->ev); /* also out of the active queue: our own thread */
+  free(w);
+}
+
+int gw_txn_cancel(gw_txn_engine *e, const char *id) {
+  txn *t;
+  int rv = GW_OK;
+
+  pthread_mutex_lock(&e->mu);
+  t = id ? find_id(e, id) : NULL;
+  if (!t) {
+    rv = GW_ERR_NOT_FOUND;
+  } else if (t->info.state != GW_TXN_CREATED && t->info.state != GW_TXN_SENT &&
+             t->info.state != GW_TXN_SIGNED) {
+    rv = GW_ERR_INVALID;
+  } else if (!t->cancel_requested) {
+    t->cancel_requested = 1;
+    event_active(t->cancel_ev, EV_READ, 0);
+  }
+  pthread_mutex_unlock(&e->mu);
+  return rv;
+}
+
 int gw_txn_consume(gw_txn_engine *e, const char *id) {
   tl_ctx *tl;
   txn *t;
@@ -1016,6 +1218,7 @@ int gw_txn_consume(gw_txn_engine *e, const char *id) {
     return GW_ERR_INVALID;
   }
   t->info.state = GW_TXN_DONE;
+  wake_watches_locked(t);
   pthread_mutex_unlock(&e->mu);
   atomic_fetch_add(&e->ended[GW_TXN_DONE], 1);
   /* The store decides across processes: one UPDATE ... consumed = 0. */

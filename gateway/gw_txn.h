@@ -173,6 +173,35 @@ int gw_txn_get_by_req(gw_txn_engine *e, const char *auth_req_id,
  * is always on time); -1 when the transaction is unknown. */
 int gw_txn_poll(gw_txn_engine *e, const char *auth_req_id);
 
+/* Copies transaction |id| (any thread). Returns GW_OK or
+ * GW_ERR_NOT_FOUND. */
+int gw_txn_get(gw_txn_engine *e, const char *id, gw_txn_info *out);
+
+/* Waiting for a change (long polls). */
+typedef struct gw_txn_watcher gw_txn_watcher;
+typedef void (*gw_txn_watch_fn)(void *arg, const gw_txn_info *info);
+
+/* Calls |fn(arg, info)| once, on |base|'s thread (never inside this
+ * call), when transaction |id| changes state, or after |timeout_ms| with
+ * its state then; |info| is the transaction as it is when |fn| runs (state
+ * GW_TXN_EXPIRED with only the id when it was forgotten meanwhile). Stores
+ * a handle in |*out| for gw_txn_unwatch. Returns GW_OK, GW_ERR_NOT_FOUND,
+ * GW_ERR_LIMIT (too many watches on it), GW_ERR_NOMEM. Any worker thread
+ * (|base| is its loop). */
+int gw_txn_watch(gw_txn_engine *e, const char *id, struct event_base *base,
+                 int timeout_ms, gw_txn_watch_fn fn, void *arg,
+                 gw_txn_watcher **out);
+
+/* Drops a watch whose |fn| has not run (the client went away). From
+ * |base|'s thread. NULL is a no-op. */
+void gw_txn_unwatch(gw_txn_watcher *w);
+
+/* Cancels a running transaction (any thread): it ends failed/cancelled
+ * and its operator exchange is stopped, on its own loop, shortly after
+ * this returns. Returns GW_OK, GW_ERR_NOT_FOUND, or GW_ERR_INVALID when it
+ * has already ended. */
+int gw_txn_cancel(gw_txn_engine *e, const char *id);
+
 /* Single use: marks a verified transaction done. Returns GW_OK when this
  * call did it (issue the tokens), GW_ERR_EXISTS when it was done already,
  * GW_ERR_INVALID when it is not verified, GW_ERR_NOT_FOUND. Any thread. */

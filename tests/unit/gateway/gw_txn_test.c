@@ -302,6 +302,71 @@ static void t_civil_last_signed(void) {
   env_down(&v);
 }
 
+typedef struct wseen {
+  int n;
+  gw_txn_info info;
+} wseen;
+
+static void on_watch(void *arg, const gw_txn_info *info) {
+  wseen *w = arg;
+  w->n++;
+  w->info = *info;
+}
+
+static void run_until_n(env *v, const int *n, int ms) {
+  for (int i = 0; i < ms / 10 && *n == 0; i++) {
+    struct timeval tv = {0, 10000};
+    event_base_loopexit(v->base, &tv);
+    event_base_dispatch(v->base);
+  }
+}
+
+static void t_watch_cancel(void) {
+  gw_txn_watcher *w1, *w2, *w3;
+  wseen a = {0}, b = {0}, c = {0};
+  gw_txn_info i, j, o;
+  env v;
+
+  T_ASSERT(env_up(&v) == 0);
+  /* a long poll wakes when the sign-in ends (here: verified) */
+  T_EQ_INT(begin(&v, "tel:+96899000001", NULL, 0, &i), GW_TXN_BEGIN_OK);
+  T_EQ_INT(gw_txn_watch(v.e, i.id, v.base, 20000, on_watch, &a, &w1), GW_OK);
+  run_until_n(&v, &a.n, 10000);
+  T_EQ_INT(a.n, 1);
+  T_ASSERT(a.info.state == GW_TXN_SENT || a.info.state == GW_TXN_VERIFIED ||
+           a.info.state == GW_TXN_SIGNED);
+  T_EQ_INT(wait_end(&v, i.auth_req_id, 10000, &o), GW_TXN_VERIFIED);
+  /* a watch on an ended one answers at once */
+  a.n = 0;
+  T_EQ_INT(gw_txn_watch(v.e, i.id, v.base, 20000, on_watch, &a, &w1), GW_OK);
+  run_until_n(&v, &a.n, 1000);
+  T_EQ_INT(a.n, 1);
+  T_EQ_INT(a.info.state, GW_TXN_VERIFIED);
+  /* nobody answers: the watch times out with the state unchanged; a
+   * dropped watch never fires; cancel ends it and wakes the others */
+  T_EQ_INT(begin(&v, "tel:+96899000003", NULL, 0, &j), GW_TXN_BEGIN_OK);
+  run_until_n(&v, &c.n, 500); /* let it reach "sent" */
+  T_EQ_INT(gw_txn_watch(v.e, j.id, v.base, 300, on_watch, &b, &w2), GW_OK);
+  run_until_n(&v, &b.n, 3000);
+  T_EQ_INT(b.n, 1);
+  T_ASSERT(b.info.state == GW_TXN_SENT || b.info.state == GW_TXN_CREATED);
+  T_EQ_INT(gw_txn_watch(v.e, j.id, v.base, 20000, on_watch, &c, &w3), GW_OK);
+  b.n = 0;
+  T_EQ_INT(gw_txn_watch(v.e, j.id, v.base, 20000, on_watch, &b, &w2), GW_OK);
+  gw_txn_unwatch(w2);
+  T_EQ_INT(gw_txn_cancel(v.e, j.id), GW_OK);
+  run_until_n(&v, &c.n, 3000);
+  T_EQ_INT(c.n, 1);
+  T_EQ_INT(c.info.state, GW_TXN_FAILED);
+  T_EQ_INT(c.info.failure, GW_TXN_FAIL_CANCELLED);
+  T_EQ_INT(b.n, 0);
+  T_EQ_INT(gw_txn_cancel(v.e, j.id), GW_ERR_INVALID);
+  T_EQ_INT(gw_txn_cancel(v.e, "nope"), GW_ERR_NOT_FOUND);
+  T_EQ_INT(gw_txn_get(v.e, j.id, &o), GW_OK);
+  T_EQ_INT(o.failure, GW_TXN_FAIL_CANCELLED);
+  env_down(&v);
+}
+
 int main(void) {
   const char *b = getenv("BUILD");
   char tmpl[] = "/tmp/gw_txn_test.XXXXXX", p1[PATH_MAX + 32], p2[PATH_MAX + 32];
@@ -338,5 +403,6 @@ int main(void) {
   T_RUN_CHILD(t_failures);
   T_RUN_CHILD(t_poll_interval);
   T_RUN_CHILD(t_civil_last_signed);
+  T_RUN_CHILD(t_watch_cancel);
   return T_DONE();
 }
