@@ -803,6 +803,10 @@ static void ciba_start(oreq *q, const ciba_req *c) {
   st.acr = GW_OIDC_ACR;
   st.expiry_s = c->expiry_s;
   st.ciba = 1;
+  if (q->client.ciba_ping) { /* the token was checked by ciba_check_client */
+    st.ping_endpoint = q->client.row.ciba_notification_endpoint;
+    st.ping_token = param(q, "client_notification_token");
+  }
   memset(&info, 0, sizeof(info));
   r = gw_txn_begin(q->app->txn, gw_exch_base(q->x), &st, &info, &why);
   if (r != GW_TXN_BEGIN_OK) {

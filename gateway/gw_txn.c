@@ -118,10 +118,16 @@ typedef struct txn {
   gw_txn_engine *e;
   tl_ctx *tl;
   op_txn *op;
-  struct event *timer;            /* expiry, then removal */
-  int removing;                   /* the timer now means "forget it" */
-  int verifying;                  /* a verification job is on the pool */
-  struct event *cancel_ev;        /* activated by gw_txn_cancel (any thread) */
+  struct event *timer;      /* expiry, then removal */
+  int removing;             /* the timer now means "forget it" */
+  int verifying;            /* a verification job is on the pool */
+  struct event *cancel_ev;  /* activated by gw_txn_cancel (any thread) */
+  char *ping_endpoint;      /* CIBA ping mode, NULL = poll */
+  char *ping_token;         /* the client's bearer token: wiped */
+  op_http_req *ping_req;    /* the notification in flight */
+  struct event *ping_timer; /* the next attempt */
+  int ping_attempts;
+  int pinged;                     /* the notification was started */
   int cancel_requested;           /* guarded by the engine's mutex */
   struct gw_txn_watcher *watches; /* guarded by the engine's mutex */
   int nwatches;
@@ -306,6 +312,8 @@ static void wake_watches_locked(txn *t) {
   }
 }
 
+static void ping_start(txn *t);
+
 /* Moves |t| to |state| (and |f| with |detail|): memory, counters, log,
  * store. */
 static void set_state(txn *t, gw_txn_state state, gw_txn_failure f,
@@ -328,6 +336,11 @@ static void set_state(txn *t, gw_txn_state state, gw_txn_failure f,
   }
   log_state(t);
   persist(t);
+  if (t->ping_endpoint && !t->pinged &&
+      (state == GW_TXN_VERIFIED || state == GW_TXN_FAILED ||
+       state == GW_TXN_EXPIRED)) {
+    ping_start(t);
+  }
 }
 
 static gw_txn_state get_state(txn *t) {
@@ -404,6 +417,17 @@ static void txn_free(txn *t) {
   if (t->cancel_ev) {
     event_free(t->cancel_ev);
   }
+  if (t->ping_req) {
+    op_http_cancel(t->ping_req);
+  }
+  if (t->ping_timer) {
+    event_free(t->ping_timer);
+  }
+  if (t->ping_token) {
+    OPENSSL_cleanse(t->ping_token, strlen(t->ping_token));
+    free(t->ping_token);
+  }
+  free(t->ping_endpoint);
   if (t->tl) {
     if (t->tl_prev) {
       t->tl_prev->tl_next = t->tl_next;
@@ -650,6 +674,73 @@ static void on_op(void *arg, op_txn *ot, const op_result *r) {
   snprintf(detail, sizeof(detail), "%s: %s (ETSI %d)",
            op_outcome_name(r->outcome), r->detail, r->etsi_status);
   set_state(t, GW_TXN_FAILED, op_failure(r->outcome), detail);
+}
+
+/* ---- CIBA ping notifications ------------------------------------------- */
+
+#define PING_ATTEMPTS 3
+#define PING_TIMEOUT_MS 5000
+
+static void ping_send(txn *t);
+
+static void on_ping_timer(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  ping_send(arg);
+}
+
+static void on_ping_done(void *arg, const op_http_result *res) {
+  txn *t = arg;
+  int ok = res->status == OP_HTTP_DONE && res->http_status >= 200 &&
+           res->http_status < 300;
+  int retry = !ok && (res->status != OP_HTTP_DONE || res->http_status >= 500);
+
+  t->ping_req = NULL;
+  GW_LOG(ok ? GW_LOG_INFO : GW_LOG_WARN, "ciba ping",
+         "id=%.12s client=%s attempt=%d result=%s http_status=%ld", t->info.id,
+         t->info.client_id, t->ping_attempts,
+         ok ? "delivered" : op_http_status_str(res->status), res->http_status);
+  if (ok || !retry || t->ping_attempts >= PING_ATTEMPTS) {
+    return;
+  }
+  {
+    struct timeval tv = {t->ping_attempts == 1 ? 1 : 4, 0};
+    evtimer_add(t->ping_timer, &tv);
+  }
+}
+
+static void ping_send(txn *t) {
+  char body[128], authz[1100];
+  const char *hdrs[2] = {authz, NULL};
+  op_http_opts o;
+
+  memset(&o, 0, sizeof(o));
+  snprintf(body, sizeof(body), "{\"auth_req_id\":\"%s\"}", t->info.auth_req_id);
+  snprintf(authz, sizeof(authz), "Authorization: Bearer %s", t->ping_token);
+  o.url = t->ping_endpoint;
+  o.content_type = "application/json";
+  o.headers = hdrs;
+  o.body = body;
+  o.body_len = strlen(body);
+  o.connect_timeout_ms = 2000;
+  o.timeout_ms = PING_TIMEOUT_MS;
+  o.max_response = 4096;
+  t->ping_attempts++;
+  if (op_http_submit(t->tl->http, &o, on_ping_done, t, &t->ping_req) != GW_OK) {
+    t->ping_req = NULL;
+    GW_LOG(GW_LOG_WARN, "ciba ping", "id=%.12s result=not_sent", t->info.id);
+  }
+  OPENSSL_cleanse(authz, sizeof(authz));
+}
+
+static void ping_start(txn *t) {
+  t->pinged = 1;
+  if (!t->ping_timer) {
+    t->ping_timer = evtimer_new(t->tl->base, on_ping_timer, t);
+  }
+  if (t->ping_timer) {
+    ping_send(t);
+  }
 }
 
 /* gw_txn_cancel's request, on the transaction's loop. */
@@ -925,6 +1016,15 @@ gw_txn_begin_result gw_txn_begin(gw_txn_engine *e, struct event_base *base,
   snprintf(t->info.resource, sizeof(t->info.resource), "%s",
            req->resource ? req->resource : "");
   snprintf(t->info.acr, sizeof(t->info.acr), "%s", req->acr ? req->acr : "");
+  if (req->ping_endpoint && req->ping_endpoint[0] && req->ping_token) {
+    t->ping_endpoint = strdup(req->ping_endpoint);
+    t->ping_token = strdup(req->ping_token);
+    if (!t->ping_endpoint || !t->ping_token) {
+      *why = "out of memory";
+      br = GW_TXN_BEGIN_INTERNAL;
+      goto fail;
+    }
+  }
   make_dtbs(challenge, t->info.client_id, t->info.id, t->info.created_ms,
             t->dtbs);
   OPENSSL_cleanse(challenge, sizeof(challenge));
@@ -988,6 +1088,13 @@ fail:
   }
   if (t && t->cancel_ev) {
     event_free(t->cancel_ev);
+  }
+  if (t && t->ping_token) {
+    OPENSSL_cleanse(t->ping_token, strlen(t->ping_token));
+    free(t->ping_token);
+  }
+  if (t) {
+    free(t->ping_endpoint);
   }
   free(t);
   free(sub);

@@ -124,6 +124,13 @@ typedef struct gw_txn_start {
   const char *lang; /* "ar" | "en"; NULL = oidc.display_lang */
   int expiry_s;     /* 0 = oidc.ciba_expiry_s; capped at it */
   int ciba;         /* 1: make an auth_req_id */
+  /* CIBA ping mode: when the sign-in is over (verified, failed or
+   * expired) the engine POSTs {"auth_req_id": ...} to |ping_endpoint|
+   * with "Authorization: Bearer <ping_token>" (the client's
+   * client_notification_token), retried on network errors and 5xx, at
+   * most 3 attempts (1 s, then 4 s apart). NULL = poll mode. */
+  const char *ping_endpoint;
+  const char *ping_token;
 } gw_txn_start;
 
 typedef enum gw_txn_begin_result {

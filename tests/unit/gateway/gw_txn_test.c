@@ -26,6 +26,7 @@
 #include "op_adapter.h"
 #include "p11.h"
 #include "support/t_child.h"
+#include "unit/operators/op_fakesrv.h"
 #include "support/t_demo.h"
 
 #define AP_ID "http://mpkigw.test/ap"
@@ -367,6 +368,57 @@ static void t_watch_cancel(void) {
   env_down(&v);
 }
 
+/* CIBA ping: a scripted client endpoint answers 503 once, then 204. */
+static int pings;
+static char ping_auth[1100], ping_body[256];
+
+static void h_ping(void *arg, const fs_request *q, fs_response *r) {
+  (void)arg;
+  pings++;
+  snprintf(ping_auth, sizeof(ping_auth), "%s", q->authorization);
+  snprintf(ping_body, sizeof(ping_body), "%s", q->body);
+  r->status = pings == 1 ? 503 : 204;
+  r->content_type = "text/plain";
+  r->body = "";
+}
+
+static void t_ping(void) {
+  char url[64], want[128];
+  gw_txn_start s;
+  gw_txn_info i, o;
+  fs_server srv;
+  const char *why;
+  env v;
+
+  T_ASSERT(fs_start(&srv, h_ping, NULL) == 0);
+  T_ASSERT(env_up(&v) == 0);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/ciba/ping", srv.port);
+  memset(&s, 0, sizeof(s));
+  s.client_id = "ping-rp";
+  s.client_name = "Ping RP";
+  s.login_hint = "tel:+96899000001";
+  s.scope = "openid";
+  s.acr = "mpki";
+  s.lang = "ar";
+  s.ciba = 1;
+  s.ping_endpoint = url;
+  s.ping_token = "the-client-notification-token";
+  T_EQ_INT(gw_txn_begin(v.e, v.base, &s, &i, &why), GW_TXN_BEGIN_OK);
+  T_EQ_INT(wait_end(&v, i.auth_req_id, 10000, &o), GW_TXN_VERIFIED);
+  /* the first attempt gets 503; the retry a second later is delivered */
+  for (int k = 0; k < 400 && pings < 2; k++) {
+    struct timeval tv = {0, 10000};
+    event_base_loopexit(v.base, &tv);
+    event_base_dispatch(v.base);
+  }
+  T_EQ_INT(pings, 2);
+  T_EQ_STR(ping_auth, "Bearer the-client-notification-token");
+  snprintf(want, sizeof(want), "{\"auth_req_id\":\"%s\"}", i.auth_req_id);
+  T_EQ_STR(ping_body, want);
+  env_down(&v);
+  fs_stop(&srv);
+}
+
 int main(void) {
   const char *b = getenv("BUILD");
   char tmpl[] = "/tmp/gw_txn_test.XXXXXX", p1[PATH_MAX + 32], p2[PATH_MAX + 32];
@@ -404,5 +456,6 @@ int main(void) {
   T_RUN_CHILD(t_poll_interval);
   T_RUN_CHILD(t_civil_last_signed);
   T_RUN_CHILD(t_watch_cancel);
+  T_RUN_CHILD(t_ping);
   return T_DONE();
 }

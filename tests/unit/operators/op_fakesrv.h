@@ -32,7 +32,8 @@ typedef struct fs_request {
   char method[16];
   char path[256];
   char content_type[128];
-  char *body; /* NUL-terminated */
+  char authorization[1100]; /* the Authorization header, "" when none */
+  char *body;               /* NUL-terminated */
   size_t body_len;
   int index; /* 0-based count of requests the server has seen */
 } fs_request;
@@ -203,6 +204,8 @@ static void *fs_conn_main(void *p) {
     sscanf(buf, "%15s %255s", req.method, req.path);
     fs_header(hdrs, "content-type:", req.content_type,
               sizeof(req.content_type));
+    fs_header(hdrs, "authorization:", req.authorization,
+              sizeof(req.authorization));
     cl[0] = te[0] = '\0';
     fs_header(hdrs, "content-length:", cl, sizeof(cl));
     fs_header(hdrs, "transfer-encoding:", te, sizeof(te));
