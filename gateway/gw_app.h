@@ -6,6 +6,8 @@
 #define GW_APP_H
 
 struct event_base;
+struct gw_audit;
+struct gw_authz;
 struct gw_clients;
 struct gw_config;
 struct gw_server;
@@ -27,6 +29,10 @@ typedef struct gw_app {
   struct gw_clients *clients; /* relying parties, in memory (gw_client.h) */
   struct gw_signer *signer;   /* token keys, JWKS (gw_jose.h) */
   struct p11_pool *pool;      /* blocking PKCS#11 work (gw_async.h) */
+  /* the browser and native flows (gw_authz.h): login sessions,
+   * authorization codes, native sign-ins; NULL = those routes answer 503 */
+  struct gw_authz *authz;
+  struct gw_audit *audit; /* the audit log (gw_audit.h); NULL = none */
 } gw_app;
 
 #endif

@@ -213,6 +213,25 @@ static const cfg_key config_keys[] = {
             "stream resets allowed in a burst (rapid-reset guard)"),
     KEY_INT("limits.stream_reset_rate", reset_rate, 1, 1000000, 10,
             "stream resets per second allowed after the burst"),
+    KEY_INT("limits.signin_starts_per_source", signin.starts_per_source, 0,
+            1000000, 30, "sign-in starts from one address per window, 0 = off"),
+    KEY_INT("limits.signin_source_window_s", signin.source_window_s, 1, 86400,
+            60, "the window of signin_starts_per_source, s"),
+    KEY_INT("limits.signin_per_pair_hour", signin.per_pair_hour, 0, 1000000, 30,
+            "sign-ins per (phone, source) and (phone, client) per hour, "
+            "0 = off"),
+    KEY_INT("limits.signin_per_pair_day", signin.per_pair_day, 0, 1000000, 100,
+            "sign-ins per (phone, source) and (phone, client) per day, "
+            "0 = off"),
+    KEY_INT("limits.signin_refusals_before_cooldown", signin.refusals_cooldown,
+            0, 1000, 5,
+            "refusals in a row for a pair before a cool-down, 0 = off"),
+    KEY_INT("limits.signin_cooldown_s", signin.cooldown_s, 1, 86400, 60,
+            "cool-down of a pair after those refusals, s"),
+    KEY_INT("limits.signin_pending_max_s", signin.pending_max_s, 10, 3600, 150,
+            "s a pending sign-in blocks its phone at most (> ciba_expiry_s)"),
+    KEY_INT("limits.signin_max_entries", signin.max_entries, 1000, 10000000,
+            100000, "entries per limits table; the oldest are evicted"),
 
     /* log */
     KEY_ENUM_LEVEL("log.level", log_level, log_levels, "info",
@@ -356,6 +375,15 @@ static const cfg_key config_keys[] = {
             "language of the text on the phone: ar or en"),
     KEY_STR("oidc.licensing_officers", oidc_officers, 0, 0, 65536, "",
             "civil numbers (space-separated) that may get licensing.officer"),
+    /* oidc: the browser flow (issue 7, docs/browser.md) */
+    KEY_INT("oidc.session_idle_s", oidc_session_idle_s, 60, 86400, 1800,
+            "a browser session ends after this many s without a request"),
+    KEY_INT("oidc.session_max_s", oidc_session_max_s, 60, 604800, 43200,
+            "a browser session ends this many s after sign-in at the latest"),
+    KEY_INT("oidc.code_ttl_s", oidc_code_ttl_s, 10, 600, 60,
+            "lifetime of an authorization code, s"),
+    KEY_INT("oidc.refresh_ttl_s", oidc_refresh_ttl_s, 60, 2592000, 43200,
+            "absolute lifetime of a refresh-token family, s"),
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))

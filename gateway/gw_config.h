@@ -39,6 +39,21 @@ typedef struct gw_op_config {
   int notify_max_skew_s;   /* |now - t| allowed in X-MSS-Signature */
 } gw_op_config;
 
+/* Abuse limits of sign-ins (limits.signin_*; docs/limits.md, gw_limits.h).
+ * A count of 0 turns that limit off. */
+typedef struct gw_limits_config {
+  int starts_per_source; /* sign-in starts from one address per window */
+  int source_window_s;   /* that window, s */
+  int per_pair_hour;     /* starts per (phone, source) and per (phone,
+                            client) per hour */
+  int per_pair_day;      /* the same per day */
+  int refusals_cooldown; /* refusals in a row for a pair before a
+                            cool-down */
+  int cooldown_s;        /* the cool-down, s */
+  int pending_max_s;     /* a pending mark never outlives this, s */
+  int max_entries;       /* entries per table (memory bound) */
+} gw_limits_config;
+
 typedef struct gw_config {
   char *path; /* the file it was read from (absolute) */
 
@@ -72,6 +87,7 @@ typedef struct gw_config {
   int stream_error_budget;     /* limits.stream_error_budget per connection */
   int reset_burst;             /* limits.stream_reset_burst */
   int reset_rate;              /* limits.stream_reset_rate, per second */
+  gw_limits_config signin;     /* limits.signin_* */
 
   /* log */
   gw_log_level log_level; /* log.level "debug"|"info"|"warn"|"error" */
@@ -120,6 +136,10 @@ typedef struct gw_config {
   int oidc_ciba_interval_s; /* token polling interval */
   char *oidc_display_lang;  /* "ar" | "en" */
   char *oidc_officers;      /* civil numbers, space-separated */
+  int oidc_session_idle_s;  /* browser session idle timeout */
+  int oidc_session_max_s;   /* browser session absolute timeout */
+  int oidc_code_ttl_s;      /* authorization codes */
+  int oidc_refresh_ttl_s;   /* refresh-token family, absolute */
 } gw_config;
 
 /* Reads and validates |path|. On success stores a new config in |*out| and

@@ -15,12 +15,15 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -48,24 +51,51 @@
 #define JOSE_RSA_MIN_BITS 2048
 #define JOSE_RSA_MAX_BYTES 512 /* 4096 bits: the largest modulus taken */
 #define JOSE_DIGEST 32         /* SHA-256 */
-#define JOSE_KIDS_MAX 4096     /* bytes of gateway_keys.dir/kids */
 #define JOSE_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
-/* One signing key. Slot 0 is ES256, slot 1 RS256; alg NONE = empty. */
+/* One signing key, shared (refcounted) by the key sets that list it, so
+ * that a reload keeps the token handles of the keys it had already. */
 typedef struct jose_key {
+  int refs; /* __atomic */
   gw_jws_alg alg;
   EVP_PKEY *pub;  /* verification and the JWKS: public half only */
   EVP_PKEY *priv; /* gw_signer_new_pem: the software key; else NULL */
   p11_key *tok;   /* gw_signer_new: the key on the token; else NULL */
   size_t siglen;  /* 64 for ES256, the modulus size for RS256 */
   char kid[GW_PKI_KID_LEN + 1];
+  char label[GW_PKI_GWKEY_NAME_MAX + 1];
 } jose_key;
 
+/* The keys of one reading of gateway_keys.dir/kids, immutable once
+ * installed. Readers take a reference (jose_set_get) for the length of one
+ * call; a reload swaps in a new set and the old one goes with its last
+ * reader. */
+typedef struct jose_set {
+  int refs;                          /* __atomic */
+  gw_pki_gwkeys list;                /* names and times */
+  jose_key *keys[GW_PKI_GWKEYS_MAX]; /* list.k[i]'s key; NULL: retired */
+} jose_set;
+
+/* Every kid the signer has loaded, kept until gw_signer_del, so that the
+ * string gw_signer_kid returns outlives reloads. */
+typedef struct jose_name {
+  struct jose_name *next;
+  char kid[GW_PKI_KID_LEN + 1];
+} jose_name;
+
 struct gw_signer {
-  jose_key keys[2];
+  pthread_mutex_t mu; /* guards set and names */
+  jose_set *set;
+  jose_name *names;
   /* Fetched once: OpenSSL 3 would otherwise look SHA-256 up in its
    * provider tables on every EVP_sha256() use. */
   EVP_MD *sha256;
+  /* gw_signer_new only (NULL for gw_signer_new_pem): what reloads need. */
+  const gw_config *cfg;
+  p11_module *m;
+  pthread_mutex_t reload_mu; /* one reload at a time; guards the stamp */
+  int have_stamp;
+  struct stat stamp; /* gateway_keys.dir/kids when last read */
 };
 
 static void jose_err(char *err, size_t errlen, const char *fmt, ...)
@@ -222,23 +252,122 @@ gw_jws_alg gw_jws_alg_parse(const char *s) {
   return GW_JWS_NONE;
 }
 
-static int jose_slot(gw_jws_alg a) {
-  return a == GW_JWS_ES256 ? 0 : a == GW_JWS_RS256 ? 1 : -1;
+/* ---- key sets ------------------------------------------------------------ */
+
+static void jose_key_unref(jose_key *k) {
+  if (!k || __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+    return;
+  }
+  EVP_PKEY_free(k->pub);
+  EVP_PKEY_free(k->priv);
+  p11_key_del(k->tok); /* the last key logs the token out */
+  free(k);
 }
 
-static const jose_key *jose_key_get(const gw_signer *s, gw_jws_alg a) {
-  int i = jose_slot(a);
-
-  if (!s || i < 0 || s->keys[i].alg == GW_JWS_NONE) {
-    return NULL;
+static void jose_set_unref(jose_set *set) {
+  if (!set || __atomic_sub_fetch(&set->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+    return;
   }
-  return &s->keys[i];
+  for (size_t i = 0; i < set->list.n; i++) {
+    jose_key_unref(set->keys[i]);
+  }
+  free(set);
+}
+
+/* The current set with a reference the caller drops (jose_set_unref). */
+static jose_set *jose_set_get(const gw_signer *s) {
+  pthread_mutex_t *mu = (pthread_mutex_t *)&s->mu;
+  jose_set *set;
+
+  pthread_mutex_lock(mu);
+  set = s->set;
+  if (set) {
+    __atomic_add_fetch(&set->refs, 1, __ATOMIC_RELAXED);
+  }
+  pthread_mutex_unlock(mu);
+  return set;
+}
+
+static long long jose_now(void) {
+  return (long long)time(NULL);
+}
+
+/* The key that signs for |alg| at |now| (gw_pki_gwkey_current), or NULL. */
+static const jose_key *jose_signing_key(const jose_set *set, gw_jws_alg alg,
+                                        long long now) {
+  const char *name = gw_jws_alg_name(alg);
+  long i = name && set ? gw_pki_gwkey_current(&set->list, name, now) : -1;
+
+  return i >= 0 ? set->keys[i] : NULL;
+}
+
+/* Whether key |i| is in the JWKS and verifies tokens at |now|: published
+ * and not retired. */
+static int jose_published(const jose_set *set, size_t i, long long now) {
+  gw_pki_gwkey_state st = gw_pki_gwkey_state_at(&set->list, i, now);
+
+  return set->keys[i] && st != GW_PKI_GWKEY_PENDING &&
+         st != GW_PKI_GWKEY_RETIRED;
 }
 
 const char *gw_signer_kid(const gw_signer *s, gw_jws_alg alg) {
-  const jose_key *k = jose_key_get(s, alg);
+  pthread_mutex_t *mu;
+  const jose_key *k;
+  const char *kid = NULL;
 
-  return k ? k->kid : NULL;
+  if (!s) {
+    return NULL;
+  }
+  mu = (pthread_mutex_t *)&s->mu;
+  pthread_mutex_lock(mu);
+  k = jose_signing_key(s->set, alg, jose_now());
+  for (const jose_name *n = s->names; k && n; n = n->next) {
+    if (strcmp(n->kid, k->kid) == 0) {
+      kid = n->kid;
+      break;
+    }
+  }
+  pthread_mutex_unlock(mu);
+  return kid;
+}
+
+/* Makes |set| the signer's (the signer takes the caller's reference),
+ * after adding its kids to the names. Returns GW_OK or GW_ERR_NOMEM (the
+ * set is then not installed and still the caller's). */
+static int jose_install(gw_signer *s, jose_set *set) {
+  jose_set *old;
+  int rv = GW_OK;
+
+  pthread_mutex_lock(&s->mu);
+  for (size_t i = 0; rv == GW_OK && i < set->list.n; i++) {
+    const jose_name *n = s->names;
+    jose_name *nn;
+
+    if (!set->keys[i]) {
+      continue;
+    }
+    while (n && strcmp(n->kid, set->keys[i]->kid) != 0) {
+      n = n->next;
+    }
+    if (n) {
+      continue;
+    }
+    nn = malloc(sizeof(*nn));
+    if (!nn) {
+      rv = GW_ERR_NOMEM;
+      break;
+    }
+    memcpy(nn->kid, set->keys[i]->kid, sizeof(nn->kid));
+    nn->next = s->names;
+    s->names = nn;
+  }
+  old = rv == GW_OK ? s->set : NULL;
+  if (rv == GW_OK) {
+    s->set = set;
+  }
+  pthread_mutex_unlock(&s->mu);
+  jose_set_unref(old);
+  return rv;
 }
 
 /* ---- keys --------------------------------------------------------------- */
@@ -319,18 +448,41 @@ static gw_signer *jose_signer_alloc(void) {
     free(s);
     return NULL;
   }
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->reload_mu, NULL);
   return s;
+}
+
+static jose_set *jose_set_alloc(void) {
+  jose_set *set = calloc(1, sizeof(*set));
+
+  if (set) {
+    set->refs = 1;
+  }
+  return set;
+}
+
+static jose_key *jose_key_alloc(void) {
+  jose_key *k = calloc(1, sizeof(*k));
+
+  if (k) {
+    k->refs = 1;
+  }
+  return k;
 }
 
 void gw_signer_del(gw_signer *s) {
   if (!s) {
     return;
   }
-  for (int i = 0; i < 2; i++) {
-    EVP_PKEY_free(s->keys[i].pub);
-    EVP_PKEY_free(s->keys[i].priv);
-    p11_key_del(s->keys[i].tok); /* the last key logs the token out */
+  jose_set_unref(s->set);
+  while (s->names) {
+    jose_name *n = s->names;
+    s->names = n->next;
+    free(n);
   }
+  pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->reload_mu);
   EVP_MD_free(s->sha256);
   free(s);
 }
@@ -385,7 +537,9 @@ fail:
 
 int gw_signer_new_pem(gw_signer **out, const char *es256_pem,
                       const char *rs256_pem, char *err, size_t errlen) {
+  const char *pems[2] = {es256_pem, rs256_pem};
   gw_signer *s;
+  jose_set *set;
   int rv = GW_OK;
 
   if (!out || (!es256_pem && !rs256_pem)) {
@@ -393,17 +547,41 @@ int gw_signer_new_pem(gw_signer **out, const char *es256_pem,
     return GW_ERR_INVALID;
   }
   s = jose_signer_alloc();
-  if (!s) {
+  set = jose_set_alloc();
+  if (!s || !set) {
+    gw_signer_del(s);
+    free(set);
     jose_err(err, errlen, "out of memory");
     return GW_ERR_NOMEM;
   }
-  if (es256_pem) {
-    rv = jose_load_pem(&s->keys[0], GW_JWS_ES256, es256_pem, err, errlen);
+  /* Two current keys, as the two-line kids file describes them. */
+  for (int i = 0; rv == GW_OK && i < 2; i++) {
+    gw_jws_alg alg = i == 0 ? GW_JWS_ES256 : GW_JWS_RS256;
+    gw_pki_gwkey *e = &set->list.k[set->list.n];
+    jose_key *k;
+
+    if (!pems[i]) {
+      continue;
+    }
+    k = jose_key_alloc();
+    if (!k) {
+      rv = GW_ERR_NOMEM;
+      break;
+    }
+    set->keys[set->list.n++] = k;
+    rv = jose_load_pem(k, alg, pems[i], err, errlen);
+    if (rv == GW_OK) {
+      snprintf(e->alg, sizeof(e->alg), "%s", gw_jws_alg_name(alg));
+      memcpy(e->kid, k->kid, sizeof(e->kid));
+      snprintf(e->label, sizeof(e->label), "%s",
+               i == 0 ? GW_PKI_ES256_LABEL : GW_PKI_RS256_LABEL);
+    }
   }
-  if (rv == GW_OK && rs256_pem) {
-    rv = jose_load_pem(&s->keys[1], GW_JWS_RS256, rs256_pem, err, errlen);
+  if (rv == GW_OK) {
+    rv = jose_install(s, set);
   }
   if (rv != GW_OK) {
+    jose_set_unref(set);
     gw_signer_del(s);
     return rv;
   }
@@ -412,74 +590,6 @@ int gw_signer_new_pem(gw_signer **out, const char *es256_pem,
 }
 
 /* ---- gw_signer_new: the token and gateway_keys.dir ----------------------- */
-
-/* The sscanf width in jose_read_kids reads one character more than a kid,
- * so that a longer word is seen and refused. */
-_Static_assert(GW_PKI_KID_LEN == 43, "update the %44s width below");
-
-/* Reads gateway_keys.dir/kids: lines "ES256 <kid>" and "RS256 <kid>", as
- * gw_pki_gateway_keys_init writes them; blank lines and '#' comments are
- * allowed. Both are required, each once. */
-static int jose_read_kids(const char *dir, char kids[2][GW_PKI_KID_LEN + 1],
-                          char *err, size_t errlen) {
-  char path[PATH_MAX], line[256];
-  FILE *f;
-  int lineno = 0, rv = GW_OK;
-  size_t total = 0;
-
-  if (snprintf(path, sizeof(path), "%s/kids", dir) >= (int)sizeof(path)) {
-    jose_err(err, errlen, "gateway_keys.dir: path too long: %s", dir);
-    return GW_ERR_CONFIG;
-  }
-  f = fopen(path, "r");
-  if (!f) {
-    jose_err(err, errlen, "cannot read %s: %s (run `mpkictl gateway-key init`)",
-             path, strerror(errno));
-    return GW_ERR_IO;
-  }
-  kids[0][0] = kids[1][0] = '\0';
-  while (rv == GW_OK && fgets(line, sizeof(line), f)) {
-    char alg[8], kid[GW_PKI_KID_LEN + 2];
-    int slot, consumed = 0;
-
-    lineno++;
-    total += strlen(line);
-    /* A line without '\n' is either the last one or longer than any
-     * line mpkictl writes. */
-    if (total > JOSE_KIDS_MAX || (!strchr(line, '\n') && !feof(f))) {
-      jose_err(err, errlen, "%s:%d: line too long", path, lineno);
-      rv = GW_ERR_CONFIG;
-      break;
-    }
-    line[strcspn(line, "\r\n")] = '\0';
-    if (line[strspn(line, " \t")] == '\0' || line[0] == '#') {
-      continue;
-    }
-    if (sscanf(line, "%7s %44s %n", alg, kid, &consumed) != 2 ||
-        line[consumed] != '\0' || strlen(kid) != GW_PKI_KID_LEN) {
-      jose_err(err, errlen,
-               "%s:%d: expected \"ES256 <kid>\" or \"RS256 <kid>\"", path,
-               lineno);
-      rv = GW_ERR_CONFIG;
-      break;
-    }
-    slot = jose_slot(gw_jws_alg_parse(alg));
-    if (slot < 0 || kids[slot][0]) {
-      jose_err(err, errlen, "%s:%d: %s", path, lineno,
-               slot < 0 ? "unknown algorithm" : "algorithm listed twice");
-      rv = GW_ERR_CONFIG;
-      break;
-    }
-    memcpy(kids[slot], kid, GW_PKI_KID_LEN + 1);
-  }
-  fclose(f);
-  if (rv == GW_OK && (!kids[0][0] || !kids[1][0])) {
-    jose_err(err, errlen, "%s: the %s kid is missing", path,
-             kids[0][0] ? "RS256" : "ES256");
-    rv = GW_ERR_CONFIG;
-  }
-  return rv;
-}
 
 static int jose_read_pubkey(const char *dir, const char *file, EVP_PKEY **out,
                             char *err, size_t errlen) {
@@ -533,32 +643,67 @@ static int jose_p11_fail(int p11rv, const gw_config *cfg, const char *label,
   }
 }
 
-/* Opens one key: the private key on the token, its public key checked
- * against the PEM file, its kid against the kids file. */
-static int jose_open_token_key(jose_key *k, gw_jws_alg alg,
-                               const gw_config *cfg, p11_token *tok,
-                               const char *pin, const char *want_kid, char *err,
+/* What loading a set needs from the token, found on first use: a reload
+ * that only changes times needs neither the token nor the PIN. */
+typedef struct jose_loader {
+  const gw_config *cfg;
+  p11_module *m;
+  p11_token *tok;
+  gw_pki_pins pins;
+  int have_pins;
+} jose_loader;
+
+static int jose_loader_token(jose_loader *l, char *err, size_t errlen) {
+  int rv;
+
+  if (!l->tok &&
+      p11_token_find(l->m, l->cfg->gwkeys_token, &l->tok) != P11_OK) {
+    jose_err(err, errlen,
+             "no token labelled \"%s\" (gateway_keys.token; run `mpkictl "
+             "gateway-key init`)",
+             l->cfg->gwkeys_token);
+    return GW_ERR_NOT_FOUND;
+  }
+  if (!l->have_pins) {
+    rv = gw_pki_pins_load(l->cfg->pki_pin_file, &l->pins, err, errlen);
+    if (rv != GW_OK) {
+      return rv == GW_ERR_INVALID ? GW_ERR_CONFIG : rv;
+    }
+    l->have_pins = 1;
+  }
+  return GW_OK;
+}
+
+/* Opens key |e| of the list: its private key on the token, whose public
+ * key must be the one in its PEM file, whose kid must be the list's. */
+static int jose_open_token_key(jose_key *k, jose_loader *l,
+                               const gw_pki_gwkey *e, char *err,
                                size_t errlen) {
+  const gw_config *cfg = l->cfg;
+  gw_jws_alg alg = gw_jws_alg_parse(e->alg);
   const int es = alg == GW_JWS_ES256;
-  const char *label = es ? GW_PKI_ES256_LABEL : GW_PKI_RS256_LABEL;
-  const char *file = es ? "es256.pem" : "rs256.pem";
   EVP_PKEY *tokpub = NULL, *filepub = NULL;
   int rv;
 
-  rv = p11_key_find(tok, pin, label, &k->tok);
+  rv = jose_loader_token(l, err, errlen);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  snprintf(k->label, sizeof(k->label), "%s", e->label);
+  rv = p11_key_find(l->tok, l->pins.gw_pin, e->label, &k->tok);
   if (rv != P11_OK) {
-    return jose_p11_fail(rv, cfg, label, err, errlen);
+    return jose_p11_fail(rv, cfg, e->label, err, errlen);
   }
   if (p11_key_type(k->tok) != (es ? P11_KEY_EC_P256 : P11_KEY_RSA_2048)) {
     jose_err(err, errlen, "token \"%s\": key \"%s\" is not of the %s type",
-             cfg->gwkeys_token, label, gw_jws_alg_name(alg));
+             cfg->gwkeys_token, e->label, e->alg);
     return GW_ERR_CONFIG;
   }
   rv = p11_key_public(k->tok, &tokpub);
   if (rv != P11_OK) {
-    return jose_p11_fail(rv, cfg, label, err, errlen);
+    return jose_p11_fail(rv, cfg, e->label, err, errlen);
   }
-  rv = jose_read_pubkey(cfg->gwkeys_dir, file, &filepub, err, errlen);
+  rv = jose_read_pubkey(cfg->gwkeys_dir, e->file, &filepub, err, errlen);
   if (rv != GW_OK) {
     goto done;
   }
@@ -568,17 +713,17 @@ static int jose_open_token_key(jose_key *k, gw_jws_alg alg,
     jose_err(err, errlen,
              "%s/%s is not the public key of key \"%s\" on token \"%s\" "
              "(gateway_keys.dir and gateway_keys.token disagree)",
-             cfg->gwkeys_dir, file, label, cfg->gwkeys_token);
+             cfg->gwkeys_dir, e->file, e->label, cfg->gwkeys_token);
     rv = GW_ERR_CONFIG;
     goto done;
   }
-  rv = jose_key_set(k, alg, filepub, file, err, errlen);
+  rv = jose_key_set(k, alg, filepub, e->file, err, errlen);
   if (rv != GW_OK) {
     goto done;
   }
-  if (strcmp(k->kid, want_kid) != 0) {
+  if (strcmp(k->kid, e->kid) != 0) {
     jose_err(err, errlen, "%s/kids: the %s kid is %s, but the key's is %s",
-             cfg->gwkeys_dir, gw_jws_alg_name(alg), want_kid, k->kid);
+             cfg->gwkeys_dir, e->alg, e->kid, k->kid);
     rv = GW_ERR_CONFIG;
   }
 
@@ -589,63 +734,200 @@ done:
   return rv;
 }
 
+/* Reads gateway_keys.dir/kids and opens every key that is not retired at
+ * |now|, reusing the keys of |old| (may be NULL) that it lists already.
+ * Every algorithm must keep a key that is not retired. */
+static int jose_load_set(gw_signer *s, const jose_set *old, long long now,
+                         jose_set **out, char *err, size_t errlen) {
+  jose_loader l;
+  jose_set *set = jose_set_alloc();
+  int rv, live[2] = {0, 0};
+
+  memset(&l, 0, sizeof(l));
+  l.cfg = s->cfg;
+  l.m = s->m;
+  if (!set) {
+    jose_err(err, errlen, "out of memory");
+    return GW_ERR_NOMEM;
+  }
+  rv = gw_pki_gwkeys_read(s->cfg->gwkeys_dir, &set->list, err, errlen);
+  for (size_t i = 0; rv == GW_OK && i < set->list.n; i++) {
+    const gw_pki_gwkey *e = &set->list.k[i];
+    jose_key *k = NULL;
+
+    if (e->retire_at != 0 && now >= e->retire_at) {
+      continue; /* gone from the JWKS: nothing to open */
+    }
+    for (size_t j = 0; old && j < old->list.n && !k; j++) {
+      jose_key *ok = old->keys[j];
+
+      if (ok && strcmp(ok->kid, e->kid) == 0 &&
+          strcmp(ok->label, e->label) == 0 &&
+          ok->alg == gw_jws_alg_parse(e->alg)) {
+        __atomic_add_fetch(&ok->refs, 1, __ATOMIC_RELAXED);
+        k = ok;
+      }
+    }
+    if (!k) {
+      k = jose_key_alloc();
+      if (!k) {
+        jose_err(err, errlen, "out of memory");
+        rv = GW_ERR_NOMEM;
+        break;
+      }
+      set->keys[i] = k;
+      rv = jose_open_token_key(k, &l, e, err, errlen);
+    }
+    set->keys[i] = k;
+    live[e->alg[0] == 'E' ? 0 : 1] = 1;
+  }
+  if (rv == GW_OK && (!live[0] || !live[1])) {
+    jose_err(err, errlen, "%s/kids: every %s key is retired",
+             s->cfg->gwkeys_dir, live[0] ? "RS256" : "ES256");
+    rv = GW_ERR_CONFIG;
+  }
+  gw_pki_pins_wipe(&l.pins);
+  if (rv != GW_OK) {
+    jose_set_unref(set);
+    return rv;
+  }
+  *out = set;
+  return GW_OK;
+}
+
+/* Stats gateway_keys.dir/kids. Returns 0 or -1 (errno). */
+static int jose_stat_kids(const gw_config *cfg, struct stat *st) {
+  char path[PATH_MAX];
+
+  if (snprintf(path, sizeof(path), "%s/kids", cfg->gwkeys_dir) >=
+      (int)sizeof(path)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return stat(path, st);
+}
+
+static int jose_same_stat(const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+         a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Logs the kids that sign now. */
+static void jose_log_kids(gw_signer *s, const char *what) {
+  char qlabel[80];
+  const char *es = gw_signer_kid(s, GW_JWS_ES256);
+  const char *rs = gw_signer_kid(s, GW_JWS_RS256);
+  size_t n = 0;
+  jose_set *set = jose_set_get(s);
+
+  for (size_t i = 0; set && i < set->list.n; i++) {
+    n += set->keys[i] != NULL;
+  }
+  jose_set_unref(set);
+  GW_LOG(GW_LOG_INFO, what, "token=%s keys=%zu es256_kid=%s rs256_kid=%s",
+         gw_log_quote(qlabel, sizeof(qlabel), s->cfg->gwkeys_token,
+                      strlen(s->cfg->gwkeys_token)),
+         n, es ? es : "-", rs ? rs : "-");
+}
+
 int gw_signer_new(gw_signer **out, const struct gw_config *cfg,
                   struct p11_module *m, char *err, size_t errlen) {
-  char kids[2][GW_PKI_KID_LEN + 1];
-  gw_pki_pins pins;
-  p11_token *tok = NULL;
   gw_signer *s = NULL;
-  char qlabel[80];
-  int rv;
+  jose_set *set = NULL;
+  struct stat st;
+  int rv, have_st;
 
-  memset(&pins, 0, sizeof(pins));
   if (!out || !cfg || !m) {
     jose_err(err, errlen, "no configuration or PKCS#11 module");
     return GW_ERR_INVALID;
-  }
-  rv = jose_read_kids(cfg->gwkeys_dir, kids, err, errlen);
-  if (rv != GW_OK) {
-    return rv;
-  }
-  if (p11_token_find(m, cfg->gwkeys_token, &tok) != P11_OK) {
-    jose_err(err, errlen,
-             "no token labelled \"%s\" (gateway_keys.token; run `mpkictl "
-             "gateway-key init`)",
-             cfg->gwkeys_token);
-    return GW_ERR_NOT_FOUND;
   }
   s = jose_signer_alloc();
   if (!s) {
     jose_err(err, errlen, "out of memory");
     return GW_ERR_NOMEM;
   }
-  rv = gw_pki_pins_load(cfg->pki_pin_file, &pins, err, errlen);
-  if (rv != GW_OK) {
-    rv = rv == GW_ERR_INVALID ? GW_ERR_CONFIG : rv;
-    goto fail;
+  s->cfg = cfg;
+  s->m = m;
+  have_st = jose_stat_kids(cfg, &st) == 0;
+  rv = jose_load_set(s, NULL, jose_now(), &set, err, errlen);
+  if (rv == GW_OK) {
+    rv = jose_install(s, set);
+    if (rv != GW_OK) {
+      jose_set_unref(set);
+      jose_err(err, errlen, "out of memory");
+    }
   }
-  rv = jose_open_token_key(&s->keys[0], GW_JWS_ES256, cfg, tok, pins.gw_pin,
-                           kids[0], err, errlen);
   if (rv != GW_OK) {
-    goto fail;
+    gw_signer_del(s);
+    return rv;
   }
-  rv = jose_open_token_key(&s->keys[1], GW_JWS_RS256, cfg, tok, pins.gw_pin,
-                           kids[1], err, errlen);
-  if (rv != GW_OK) {
-    goto fail;
+  if (have_st) {
+    s->stamp = st;
+    s->have_stamp = 1;
   }
-  gw_pki_pins_wipe(&pins);
-  GW_LOG(GW_LOG_INFO, "token-signing keys opened",
-         "token=%s es256_kid=%s rs256_kid=%s",
-         gw_log_quote(qlabel, sizeof(qlabel), cfg->gwkeys_token,
-                      strlen(cfg->gwkeys_token)),
-         s->keys[0].kid, s->keys[1].kid);
+  jose_log_kids(s, "token-signing keys opened");
   *out = s;
   return GW_OK;
+}
 
-fail:
-  gw_pki_pins_wipe(&pins);
-  gw_signer_del(s);
+int gw_signer_reload(gw_signer *s, int *changed, char *err, size_t errlen) {
+  jose_set *old = NULL, *set = NULL;
+  struct stat st;
+  char why[1024] = "", qwhy[1100];
+  int rv = GW_OK;
+
+  if (changed) {
+    *changed = 0;
+  }
+  if (!s) {
+    jose_err(err, errlen, "no signer");
+    return GW_ERR_INVALID;
+  }
+  if (!s->cfg) {
+    return GW_OK; /* gw_signer_new_pem: nothing on disk */
+  }
+  pthread_mutex_lock(&s->reload_mu);
+  if (jose_stat_kids(s->cfg, &st) != 0) {
+    jose_err(why, sizeof(why), "cannot stat %s/kids: %s", s->cfg->gwkeys_dir,
+             strerror(errno));
+    rv = GW_ERR_IO;
+    goto done;
+  }
+  if (s->have_stamp && jose_same_stat(&st, &s->stamp)) {
+    goto done;
+  }
+  /* Recorded before trying: a list that fails to load is tried again only
+   * once it changes, never every tick (a wrong PIN retried every second
+   * would lock a real HSM's PIN). */
+  s->stamp = st;
+  s->have_stamp = 1;
+  old = jose_set_get(s);
+  rv = jose_load_set(s, old, jose_now(), &set, why, sizeof(why));
+  if (rv == GW_OK) {
+    rv = jose_install(s, set);
+    if (rv != GW_OK) {
+      jose_set_unref(set);
+      jose_err(why, sizeof(why), "out of memory");
+    }
+  }
+  if (rv == GW_OK) {
+    if (changed) {
+      *changed = 1;
+    }
+    jose_log_kids(s, "token-signing keys reloaded");
+  } else {
+    GW_LOG(GW_LOG_ERROR, "token-signing keys not reloaded",
+           "error=%s keeping=previous",
+           gw_log_quote(qwhy, sizeof(qwhy), why, strlen(why)));
+  }
+
+done:
+  if (rv != GW_OK) {
+    jose_err(err, errlen, "%s", why);
+  }
+  jose_set_unref(old);
+  pthread_mutex_unlock(&s->reload_mu);
   return rv;
 }
 
@@ -759,7 +1041,8 @@ static char *jose_dump(const json_t *v) {
 
 int gw_jwt_sign(gw_signer *s, gw_jws_alg alg, const char *typ,
                 const json_t *claims, gw_buf *out) {
-  const jose_key *k = jose_key_get(s, alg);
+  jose_set *set = s ? jose_set_get(s) : NULL;
+  const jose_key *k = jose_signing_key(set, alg, jose_now());
   json_t *hdr = NULL;
   char *htxt = NULL, *ptxt = NULL;
   unsigned char sig[JOSE_RSA_MAX_BYTES];
@@ -769,6 +1052,7 @@ int gw_jwt_sign(gw_signer *s, gw_jws_alg alg, const char *typ,
 
   gw_buf_init(&jwt, JOSE_MAX);
   if (!k || !typ || !json_is_object(claims) || !out) {
+    jose_set_unref(set);
     return GW_ERR_INVALID;
   }
   hdr = json_object();
@@ -822,6 +1106,7 @@ done:
   free(ptxt);
   json_decref(hdr);
   gw_buf_free(&jwt);
+  jose_set_unref(set);
   return rv;
 }
 
@@ -904,7 +1189,9 @@ static json_t *jose_jwk(const jose_key *k) {
 
 int gw_signer_jwks(const gw_signer *s, gw_buf *out) {
   json_t *doc = NULL, *keys = json_array();
+  jose_set *set = NULL;
   char *text = NULL;
+  long long now;
   int rv = GW_ERR_NOMEM;
 
   if (!s || !out) {
@@ -914,9 +1201,11 @@ int gw_signer_jwks(const gw_signer *s, gw_buf *out) {
   if (!keys) {
     return GW_ERR_NOMEM;
   }
-  for (int i = 0; i < 2; i++) {
-    if (s->keys[i].alg != GW_JWS_NONE &&
-        json_array_append_new(keys, jose_jwk(&s->keys[i])) != 0) {
+  set = jose_set_get(s);
+  now = jose_now();
+  for (size_t i = 0; set && i < set->list.n; i++) {
+    if (jose_published(set, i, now) &&
+        json_array_append_new(keys, jose_jwk(set->keys[i])) != 0) {
       goto done;
     }
   }
@@ -930,6 +1219,7 @@ int gw_signer_jwks(const gw_signer *s, gw_buf *out) {
   }
 
 done:
+  jose_set_unref(set);
   free(text);
   json_decref(doc);
   json_decref(keys);
@@ -1017,7 +1307,7 @@ static const char *jose_typ_core(const char *t) {
 
 /* Picks the key named by the header and checks everything else in it.
  * Returns the key or NULL. */
-static const jose_key *jose_check_header(const gw_signer *s, json_t *hdr,
+static const jose_key *jose_check_header(const jose_set *set, json_t *hdr,
                                          const char *want_typ) {
   const char *alg = json_string_value(json_object_get(hdr, "alg"));
   const char *kid = json_string_value(json_object_get(hdr, "kid"));
@@ -1040,9 +1330,12 @@ static const jose_key *jose_check_header(const gw_signer *s, json_t *hdr,
                                       jose_typ_core(want_typ)) != 0)) {
     return NULL;
   }
-  for (int i = 0; i < 2; i++) {
-    if (s->keys[i].alg != GW_JWS_NONE && strcmp(s->keys[i].kid, kid) == 0) {
-      k = &s->keys[i];
+  /* Published keys only: one not yet in the JWKS signs nothing, and a
+   * retired one has outlived every token it signed. */
+  for (size_t i = 0; set && i < set->list.n && !k; i++) {
+    if (set->keys[i] && strcmp(set->keys[i]->kid, kid) == 0 &&
+        jose_published(set, i, jose_now())) {
+      k = set->keys[i];
     }
   }
   /* The alg must be the key's own: never let the header choose how a key
@@ -1076,6 +1369,7 @@ int gw_jwt_verify(const gw_signer *s, const char *jwt, size_t n,
   unsigned char sig[JOSE_RSA_MAX_BYTES];
   unsigned char *buf = NULL;
   json_t *hdr = NULL, *payload = NULL;
+  jose_set *set = NULL;
   const jose_key *k;
   int rv = GW_ERR_INVALID;
 
@@ -1101,8 +1395,9 @@ int gw_jwt_verify(const gw_signer *s, const char *jwt, size_t n,
   if (!buf) {
     return GW_ERR_NOMEM;
   }
+  set = jose_set_get(s);
   hdr = jose_part_json(jwt, hlen, buf, n);
-  k = hdr ? jose_check_header(s, hdr, want_typ) : NULL;
+  k = hdr ? jose_check_header(set, hdr, want_typ) : NULL;
   if (!k ||
       gw_b64url_decode(d2 + 1, slen, sig, sizeof(sig), &siglen) != GW_OK) {
     goto done;
@@ -1124,6 +1419,7 @@ int gw_jwt_verify(const gw_signer *s, const char *jwt, size_t n,
   }
 
 done:
+  jose_set_unref(set);
   json_decref(hdr);
   free(buf);
   return rv;

@@ -13,6 +13,8 @@
 
 #include "gw_app.h"
 #include "gw_async.h"
+#include "gw_audit.h"
+#include "gw_authz.h"
 #include "gw_buf.h"
 #include "gw_client.h"
 #include "gw_config.h"
@@ -20,6 +22,7 @@
 #include "gw_form.h"
 #include "gw_http.h"
 #include "gw_jose.h"
+#include "gw_limits.h"
 #include "gw_log.h"
 #include "gw_store.h"
 #include "gw_txn.h"
@@ -117,6 +120,10 @@ static gw_store *thread_store_get(const gw_config *cfg) {
   }
   t->st = st;
   return st;
+}
+
+gw_store *gw_oidc_thread_store(const gw_config *cfg) {
+  return cfg ? thread_store_get(cfg) : NULL;
 }
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -453,6 +460,7 @@ static json_t *discovery_doc(const gw_config *cfg) {
   set_url(d, cfg, "backchannel_authentication_endpoint", "/bc-authorize");
   set_url(d, cfg, "introspection_endpoint", "/introspect");
   set_url(d, cfg, "revocation_endpoint", "/revoke");
+  set_url(d, cfg, "end_session_endpoint", "/logout");
   json_object_set_new(
       d, "scopes_supported",
       STR_ARRAY("openid", "profile", "licensing", "licensing.officer"));
@@ -760,10 +768,24 @@ static int ciba_validate(oreq *q, ciba_req *c) {
   return 0;
 }
 
-static void ciba_refuse_begin(oreq *q, gw_txn_begin_result r, const char *why) {
+static void ciba_refuse_begin(oreq *q, gw_txn_begin_result r, const char *why,
+                              const gw_txn_info *info) {
   const char *w = why && *why ? why : "refused by the sign-in engine";
+  char ra[16];
 
   switch (r) {
+  case GW_TXN_BEGIN_LIMITED:
+    /* Abuse limits (gw_limits.h): a sign-in already waiting on the phone
+     * is a plain refusal; the rate limits say when to come back. */
+    if (info->limit == GW_LIMIT_PENDING) {
+      refuse(q, 400, "access_denied", w, NULL);
+    } else {
+      snprintf(ra, sizeof(ra), "%d",
+               info->retry_after_s > 0 ? info->retry_after_s : 1);
+      gw_resp_header(q->x, "retry-after", ra);
+      refuse(q, 429, "slow_down", w, NULL);
+    }
+    break;
   case GW_TXN_BEGIN_UNKNOWN_USER:
     refuse(q, 400, "unknown_user_id", w, NULL);
     break;
@@ -810,7 +832,7 @@ static void ciba_start(oreq *q, const ciba_req *c) {
   memset(&info, 0, sizeof(info));
   r = gw_txn_begin(q->app->txn, gw_exch_base(q->x), &st, &info, &why);
   if (r != GW_TXN_BEGIN_OK) {
-    ciba_refuse_begin(q, r, why);
+    ciba_refuse_begin(q, r, why, &info);
     return;
   }
   expires_in = (info.expires_ms - info.created_ms + 999) / 1000;
@@ -857,6 +879,10 @@ typedef struct mint_job {
   char jti[32];
   char aud[URL_MAX];
   gw_buf at, idt;
+  /* gw_oidc_mint: no transaction to consume; |fn| gets the tokens */
+  char nonce[GW_OIDC_NONCE_MAX + 1];
+  gw_oidc_mint_fn fn;
+  void *fn_arg;
 } mint_job;
 
 static void mint_cancel(void *arg) {
@@ -903,13 +929,18 @@ static json_t *id_claims(const mint_job *j) {
   const gw_txn_info *t = &j->info;
   json_t *c;
 
-  c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:[s], s:s}", "iss",
+  c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:[s]}", "iss",
                 cfg->oidc_issuer, "sub", t->civil_id, "aud", j->client_id,
                 "exp", (json_int_t)(j->iat + cfg->oidc_id_ttl_s), "iat",
                 (json_int_t)j->iat, "auth_time",
                 (json_int_t)(t->auth_time ? t->auth_time : j->iat), "acr",
-                t->acr[0] ? t->acr : GW_OIDC_ACR, "amr", "mpki",
-                AUTH_REQ_ID_CLAIM, t->auth_req_id);
+                t->acr[0] ? t->acr : GW_OIDC_ACR, "amr", "mpki");
+  if (c && t->auth_req_id[0]) {
+    json_object_set_new(c, AUTH_REQ_ID_CLAIM, json_string(t->auth_req_id));
+  }
+  if (c && j->nonce[0]) {
+    json_object_set_new(c, "nonce", json_string(j->nonce));
+  }
   if (c && gw_client_list_has(t->scope, "profile")) {
     json_object_set_new(c, "name", json_string(t->subscriber_name));
     json_object_set_new(c, "phone_number", json_string(t->msisdn));
@@ -952,7 +983,7 @@ done:
 static void mint_work(void *arg) {
   mint_job *j = arg;
 
-  j->consume_rv = gw_txn_consume(j->app->txn, j->info.id);
+  j->consume_rv = j->fn ? GW_OK : gw_txn_consume(j->app->txn, j->info.id);
   if (j->consume_rv == GW_OK) {
     j->sign_rv = mint_sign(j);
   }
@@ -991,6 +1022,10 @@ static void mint_answer(mint_job *j) {
          j->client_id, j->info.civil_id, j->jti,
          gw_log_quote(qaud, sizeof(qaud), j->aud, strlen(j->aud)), j->info.id,
          j->x != NULL);
+  gw_audit_event(j->app->audit, "token.issued", j->info.civil_id,
+                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "client",
+                           j->client_id, "sub", j->info.civil_id, "jti", j->jti,
+                           "aud", j->aud, "type", "access", "txn", j->info.id));
   if (j->x) {
     gw_resp_json(j->x, 200,
                  json_pack("{s:s, s:s, s:i, s:s, s:s}", "access_token",
@@ -1008,7 +1043,13 @@ static void mint_done(void *arg) {
   if (j->x) {
     gw_exch_on_cancel(j->x, NULL, NULL);
   }
-  mint_answer(j);
+  if (j->fn) {
+    j->fn(j->fn_arg, j->sign_rv, j->sign_rv == GW_OK ? j->at.data : NULL,
+          j->sign_rv == GW_OK ? j->idt.data : NULL, j->jti,
+          j->iat + j->app->cfg->oidc_access_ttl_s);
+  } else {
+    mint_answer(j);
+  }
   gw_buf_free(&j->at);
   gw_buf_free(&j->idt);
   free(j);
@@ -1058,6 +1099,48 @@ static void mint_start(oreq *q, const gw_txn_info *info) {
       refuse(q, 500, "server_error", "out of memory", NULL);
     }
   }
+}
+
+int gw_oidc_mint(gw_app *app, struct event_base *base, const gw_oidc_grant *g,
+                 gw_oidc_mint_fn fn, void *arg) {
+  mint_job *j;
+  int rv;
+
+  if (!app || !app->cfg || !app->pool || !app->signer) {
+    return GW_ERR_STORE;
+  }
+  if (!base || !g || !fn || !g->client_id || !g->sub) {
+    return GW_ERR_INVALID;
+  }
+  j = calloc(1, sizeof(*j));
+  if (!j) {
+    return GW_ERR_NOMEM;
+  }
+  j->app = app;
+  j->fn = fn;
+  j->fn_arg = arg;
+  snprintf(j->client_id, sizeof(j->client_id), "%s", g->client_id);
+  snprintf(j->info.civil_id, sizeof(j->info.civil_id), "%s", g->sub);
+  snprintf(j->info.msisdn, sizeof(j->info.msisdn), "%s",
+           g->msisdn ? g->msisdn : "");
+  snprintf(j->info.subscriber_name, sizeof(j->info.subscriber_name), "%s",
+           g->name ? g->name : "");
+  snprintf(j->info.scope, sizeof(j->info.scope), "%s",
+           g->scope ? g->scope : "");
+  snprintf(j->info.resource, sizeof(j->info.resource), "%s",
+           g->resource ? g->resource : "");
+  snprintf(j->info.acr, sizeof(j->info.acr), "%s", g->acr ? g->acr : "");
+  snprintf(j->nonce, sizeof(j->nonce), "%s", g->nonce ? g->nonce : "");
+  j->info.auth_time = g->auth_time;
+  j->at_alg = alg_or(app->cfg->oidc_signing_alg, GW_JWS_ES256);
+  j->id_alg = alg_or(g->id_token_alg, GW_JWS_ES256);
+  gw_buf_init(&j->at, TOKEN_CAP);
+  gw_buf_init(&j->idt, TOKEN_CAP);
+  rv = gw_async_run(app->pool, base, mint_work, mint_done, j);
+  if (rv != GW_OK) {
+    free(j);
+  }
+  return rv;
 }
 
 /* ---- POST /token ------------------------------------------------------- */
@@ -1163,9 +1246,14 @@ static void h_token(gw_exch *x) {
       refuse(&q, 400, "invalid_request", "grant_type is required", NULL);
     } else if (strcmp(gt, CIBA_GRANT) == 0) {
       token_ciba(&q);
+    } else if (q.app->authz && (strcmp(gt, "authorization_code") == 0 ||
+                                strcmp(gt, "refresh_token") == 0)) {
+      gw_authz_token(x, &q.client, &q.form, gt); /* gw_authz.c */
     } else {
       refuse(&q, 400, "unsupported_grant_type",
-             "only urn:openid:params:grant-type:ciba is supported", NULL);
+             "the grant types are urn:openid:params:grant-type:ciba, "
+             "authorization_code and refresh_token",
+             NULL);
     }
   }
   oreq_end(&q);
@@ -1288,8 +1376,13 @@ static void introspect(oreq *q, const char *token) {
   static const char inactive[] = "{\"active\":false}";
   json_t *c = NULL;
   const char *why;
-  int rv = check_token(q->app, token, NULL, 1, &c, &why);
+  int rv;
 
+  if (gw_authz_is_refresh(token)) {
+    gw_authz_introspect_refresh(q->x, &q->client, token);
+    return;
+  }
+  rv = check_token(q->app, token, NULL, 1, &c, &why);
   if (rv == GW_ERR_STORE) {
     refuse(q, 503, "temporarily_unavailable",
            "revocation cannot be checked now", why);
@@ -1334,8 +1427,13 @@ static void revoke_token(oreq *q, const char *token) {
   json_t *c = NULL;
   const char *why, *jti;
   gw_store *st;
-  int rv = check_token(q->app, token, NULL, 0, &c, &why);
+  int rv;
 
+  if (gw_authz_is_refresh(token)) {
+    gw_authz_revoke_refresh(q->x, &q->client, token);
+    return;
+  }
+  rv = check_token(q->app, token, NULL, 0, &c, &why);
   if (rv == GW_OK &&
       strcmp(claim_str(c, "client_id"), q->client.row.client_id) != 0) {
     rv = GW_ERR_INVALID;
@@ -1357,6 +1455,9 @@ static void revoke_token(oreq *q, const char *token) {
     refuse(q, 503, "temporarily_unavailable", "the token cannot be revoked now",
            st ? gw_store_errmsg(st) : "no store");
   } else {
+    gw_audit_event(q->app->audit, "token.revoked", jti ? jti : "",
+                   json_pack("{s:s, s:s?}", "client", q->client.row.client_id,
+                             "jti", jti));
     GW_LOG(GW_LOG_INFO, "token revoked", "client_id=%s sub=%s jti=%s",
            q->client.row.client_id, claim_str(c, "sub"), jti);
     gw_resp_send(q->x, 200, NULL, NULL, 0);

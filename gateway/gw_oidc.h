@@ -9,6 +9,10 @@
  *   POST /revoke                             RFC 7009
  *   GET|POST /userinfo                       OpenID Connect Core §5.3
  *
+ * The authorization_code and refresh_token grants of /token, and refresh
+ * tokens given to /introspect and /revoke, are gw_authz.c's (gw_authz.h);
+ * so are /authorize, /logout and the native API.
+ *
  * The handlers take everything from the gw_app (gw_exch_app): cfg (oidc.*,
  * store.*), clients (client authentication), txn (the sign-in engine),
  * signer (token keys) and pool (gw_jwt_sign blocks: tokens are signed on a
@@ -62,5 +66,46 @@ int gw_oidc_register(gw_router *r);
 int gw_oidc_access_token_check(struct gw_app *app, const char *token,
                                const char *aud, json_t **claims,
                                const char **why);
+
+/* ---- shared with gw_authz.c (the browser and native flows) ------------ */
+
+struct event_base;
+struct gw_config;
+struct gw_store;
+
+/* The calling thread's store handle (opened on first use, closed when the
+ * thread exits; see gw_oidc.c), or NULL when it cannot be opened (logged,
+ * rate-limited). Never close it. */
+struct gw_store *gw_oidc_thread_store(const struct gw_config *cfg);
+
+#define GW_OIDC_NONCE_MAX 255
+
+/* What to mint tokens for, without a CIBA transaction: strings are copied
+ * (NULL = ""); |client_id| and |sub| are required. */
+typedef struct gw_oidc_grant {
+  const char *client_id;
+  const char *id_token_alg; /* the client's; NULL = ES256 */
+  const char *sub;          /* the civil number */
+  const char *msisdn, *name;
+  const char *scope, *resource, *acr;
+  const char *nonce; /* the ID token's nonce claim, NULL/"" = none */
+  long long auth_time;
+} gw_oidc_grant;
+
+/* |rv| GW_OK: |at| / |idt| are the signed access and ID tokens (borrowed
+ * for the call), |jti| and |exp| the access token's; otherwise they are
+ * NULL and |rv| says why (logged by the caller). */
+typedef void (*gw_oidc_mint_fn)(void *arg, int rv, const char *at,
+                                const char *idt, const char *jti,
+                                long long exp);
+
+/* Signs an access token and an ID token for |g| exactly as the CIBA grant
+ * does (same claims, algorithms and lifetimes), on app->pool, then calls
+ * |fn(arg, ...)| on |base|'s thread (never inside this call). From
+ * |base|'s thread. Returns GW_OK, GW_ERR_STORE (no signer or pool),
+ * GW_ERR_INVALID, GW_ERR_BUSY (the pool's queue is full), GW_ERR_NOMEM;
+ * |fn| is not called then. */
+int gw_oidc_mint(struct gw_app *app, struct event_base *base,
+                 const gw_oidc_grant *g, gw_oidc_mint_fn fn, void *arg);
 
 #endif

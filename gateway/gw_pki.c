@@ -1956,3 +1956,456 @@ int gw_pki_gateway_keys_init(const gw_config *cfg, p11_module *m,
            kids->rs256);
   return pki_put(cfg->gwkeys_dir, "kids", text, err, errlen);
 }
+
+/* ---- the key list and rotation ------------------------------------------ */
+
+#define PKI_F_KIDS "kids"
+#define PKI_KIDS_FILE_MAX (64 * 1024)
+#define PKI_ROTATE_MAX_S (30LL * 86400) /* bound on --publish-lead-s, keep */
+#define PKI_LABEL_PROBES 1000
+
+static int pki_gwkey_name_ok(const char *s) {
+  size_t n = strlen(s);
+
+  if (n == 0 || n > GW_PKI_GWKEY_NAME_MAX || s[0] == '.') {
+    return 0;
+  }
+  return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789._-") == n;
+}
+
+static int pki_gwkey_time(const char *s, int dash_ok, long long *out) {
+  char *end;
+  long long v;
+
+  if (dash_ok && strcmp(s, "-") == 0) {
+    *out = 0;
+    return 0;
+  }
+  if (s[0] < '0' || s[0] > '9') {
+    return -1;
+  }
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v < 0) {
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Parses one line split in |f| (|nf| fields) into |k|. Returns NULL or
+ * the reason. */
+static const char *pki_gwkey_line(char **f, int nf, gw_pki_gwkey *k) {
+  int es;
+
+  memset(k, 0, sizeof(*k));
+  if (nf != 2 && nf != 4 && nf != 7) {
+    return "expected \"ALG KID [LABEL PEMFILE [PUBLISH_AT SIGN_FROM "
+           "RETIRE_AT]]\"";
+  }
+  if (strcmp(f[0], "ES256") != 0 && strcmp(f[0], "RS256") != 0) {
+    return "unknown algorithm";
+  }
+  es = f[0][0] == 'E';
+  if (strlen(f[1]) != GW_PKI_KID_LEN ||
+      strspn(f[1], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789-_") != GW_PKI_KID_LEN) {
+    return "the kid is not 43 base64url characters";
+  }
+  memcpy(k->alg, f[0], 6);
+  memcpy(k->kid, f[1], GW_PKI_KID_LEN + 1);
+  if (nf == 2) {
+    snprintf(k->label, sizeof(k->label), "%s",
+             es ? GW_PKI_ES256_LABEL : GW_PKI_RS256_LABEL);
+    snprintf(k->file, sizeof(k->file), "%s", es ? "es256.pem" : "rs256.pem");
+    return NULL;
+  }
+  if (!pki_gwkey_name_ok(f[2]) || !pki_gwkey_name_ok(f[3])) {
+    return "a label or file name is empty, too long or has characters "
+           "outside A-Z a-z 0-9 . _ -";
+  }
+  snprintf(k->label, sizeof(k->label), "%s", f[2]);
+  snprintf(k->file, sizeof(k->file), "%s", f[3]);
+  if (nf == 7 && (pki_gwkey_time(f[4], 0, &k->publish_at) != 0 ||
+                  pki_gwkey_time(f[5], 0, &k->sign_from) != 0 ||
+                  pki_gwkey_time(f[6], 1, &k->retire_at) != 0)) {
+    return "the times are Unix seconds (RETIRE_AT may be \"-\")";
+  }
+  if (k->sign_from < k->publish_at) {
+    return "SIGN_FROM is before PUBLISH_AT";
+  }
+  return NULL;
+}
+
+int gw_pki_gwkeys_parse(const char *text, const char *path, gw_pki_gwkeys *out,
+                        char *err, size_t errlen) {
+  const char *p = text;
+  int lineno = 0, have[2] = {0, 0};
+
+  if (!text || !out) {
+    return GW_ERR_INVALID;
+  }
+  path = path ? path : "kids";
+  out->n = 0;
+  while (*p) {
+    char line[512], *f[8], *save = NULL, *tok;
+    size_t len = strcspn(p, "\n");
+    const char *why;
+    int nf = 0;
+
+    lineno++;
+    if (len >= sizeof(line)) {
+      pki_err(err, errlen, "%s:%d: line too long", path, lineno);
+      return GW_ERR_CONFIG;
+    }
+    memcpy(line, p, len);
+    line[len] = '\0';
+    p += len + (p[len] == '\n');
+    line[strcspn(line, "\r#")] = '\0';
+    for (tok = strtok_r(line, " \t", &save); tok && nf < 8;
+         tok = strtok_r(NULL, " \t", &save)) {
+      f[nf++] = tok;
+    }
+    if (nf == 0) {
+      continue;
+    }
+    if (out->n == GW_PKI_GWKEYS_MAX) {
+      pki_err(err, errlen, "%s:%d: more than %d keys", path, lineno,
+              GW_PKI_GWKEYS_MAX);
+      return GW_ERR_CONFIG;
+    }
+    why = pki_gwkey_line(f, nf, &out->k[out->n]);
+    for (size_t i = 0; !why && i < out->n; i++) {
+      if (strcmp(out->k[i].kid, out->k[out->n].kid) == 0) {
+        why = "kid listed twice";
+      } else if (strcmp(out->k[i].label, out->k[out->n].label) == 0) {
+        why = "label listed twice";
+      }
+    }
+    if (why) {
+      pki_err(err, errlen, "%s:%d: %s", path, lineno, why);
+      return GW_ERR_CONFIG;
+    }
+    have[out->k[out->n].alg[0] == 'E' ? 0 : 1] = 1;
+    out->n++;
+  }
+  if (!have[0] || !have[1]) {
+    pki_err(err, errlen, "%s: the %s kid is missing", path,
+            have[0] ? "RS256" : "ES256");
+    return GW_ERR_CONFIG;
+  }
+  return GW_OK;
+}
+
+int gw_pki_gwkeys_read(const char *dir, gw_pki_gwkeys *out, char *err,
+                       size_t errlen) {
+  char path[PATH_MAX];
+  char *text = NULL;
+  int rv;
+
+  if (!dir || !out) {
+    return GW_ERR_INVALID;
+  }
+  if (pki_path(path, sizeof(path), dir, PKI_F_KIDS) != 0) {
+    pki_err(err, errlen, "gateway_keys.dir: path too long: %s", dir);
+    return GW_ERR_CONFIG;
+  }
+  rv = pki_read_file(path, PKI_KIDS_FILE_MAX, &text, NULL);
+  if (rv == GW_ERR_IO) {
+    pki_err(err, errlen, "cannot read %s: %s (run `mpkictl gateway-key init`)",
+            path, strerror(errno));
+    return GW_ERR_IO;
+  }
+  if (rv == GW_ERR_TOO_LARGE) {
+    pki_err(err, errlen, "%s: over %d bytes", path, PKI_KIDS_FILE_MAX);
+    return GW_ERR_CONFIG;
+  }
+  if (rv != GW_OK) {
+    pki_err(err, errlen, "out of memory");
+    return rv;
+  }
+  rv = gw_pki_gwkeys_parse(text, path, out, err, errlen);
+  free(text);
+  return rv;
+}
+
+long gw_pki_gwkey_current(const gw_pki_gwkeys *ks, const char *alg,
+                          long long now) {
+  for (size_t i = ks->n; i-- > 0;) {
+    const gw_pki_gwkey *k = &ks->k[i];
+
+    if (strcmp(k->alg, alg) == 0 && k->publish_at <= now &&
+        k->sign_from <= now && (k->retire_at == 0 || now < k->retire_at)) {
+      return (long)i;
+    }
+  }
+  return -1;
+}
+
+gw_pki_gwkey_state gw_pki_gwkey_state_at(const gw_pki_gwkeys *ks, size_t i,
+                                         long long now) {
+  const gw_pki_gwkey *k;
+
+  if (!ks || i >= ks->n) {
+    return GW_PKI_GWKEY_RETIRED;
+  }
+  k = &ks->k[i];
+  if (k->retire_at != 0 && now >= k->retire_at) {
+    return GW_PKI_GWKEY_RETIRED;
+  }
+  if (now < k->publish_at) {
+    return GW_PKI_GWKEY_PENDING;
+  }
+  if (gw_pki_gwkey_current(ks, k->alg, now) == (long)i) {
+    return GW_PKI_GWKEY_SIGNING;
+  }
+  return k->retire_at ? GW_PKI_GWKEY_RETIRING : GW_PKI_GWKEY_PUBLISHED;
+}
+
+const char *gw_pki_gwkey_state_name(gw_pki_gwkey_state st) {
+  static const char *const names[] = {"pending", "published", "signing",
+                                      "retiring", "retired"};
+
+  return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+static int pki_gwkeys_write(const char *dir, const gw_pki_gwkeys *ks, char *err,
+                            size_t errlen) {
+  size_t cap = 512 + ks->n * 256, len = 0;
+  char *text = malloc(cap);
+  int rv;
+
+  if (!text) {
+    pki_err(err, errlen, "out of memory");
+    return GW_ERR_NOMEM;
+  }
+  len += (size_t)snprintf(
+      text, cap,
+      "# The gateway's signing keys (mpkictl gateway-key; docs/tokens.md).\n"
+      "# ALG KID LABEL PEMFILE PUBLISH_AT SIGN_FROM RETIRE_AT (Unix "
+      "seconds)\n");
+  for (size_t i = 0; i < ks->n && len < cap; i++) {
+    const gw_pki_gwkey *k = &ks->k[i];
+    char retire[24];
+
+    snprintf(retire, sizeof(retire), "%lld", k->retire_at);
+    len += (size_t)snprintf(text + len, cap - len, "%s %s %s %s %lld %lld %s\n",
+                            k->alg, k->kid, k->label, k->file, k->publish_at,
+                            k->sign_from, k->retire_at ? retire : "-");
+  }
+  if (len >= cap) {
+    free(text);
+    pki_err(err, errlen, "the key list is too long");
+    return GW_ERR_INTERNAL;
+  }
+  rv = pki_put(dir, PKI_F_KIDS, text, err, errlen);
+  free(text);
+  return rv;
+}
+
+static int pki_gwkey_retired(const gw_pki_gwkey *k, long long now) {
+  return k->retire_at != 0 && now >= k->retire_at;
+}
+
+/* Whether |alg| has a key that is not retired at |now|. */
+static int pki_gwkey_alg_live(const gw_pki_gwkeys *ks, const char *alg,
+                              long long now) {
+  for (size_t i = 0; i < ks->n; i++) {
+    if (strcmp(ks->k[i].alg, alg) == 0 && !pki_gwkey_retired(&ks->k[i], now)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* N of "es256-N" ("es256" itself is 0), -1 for other labels. */
+static long pki_gwkey_label_n(const char *label, const char *base) {
+  size_t bl = strlen(base);
+  char *end;
+  long n;
+
+  if (strncmp(label, base, bl) != 0) {
+    return -1;
+  }
+  if (label[bl] == '\0') {
+    return 0;
+  }
+  if (label[bl] != '-' || label[bl + 1] < '0' || label[bl + 1] > '9') {
+    return -1;
+  }
+  n = strtol(label + bl + 1, &end, 10);
+  return *end == '\0' && n >= 0 && n < 1000000 ? n : -1;
+}
+
+/* Makes one new key for |es| (ES256) or RS256 on |tok| and appends it to
+ * |ks|, retiring the older keys of the algorithm. */
+static int pki_rotate_one(const gw_config *cfg, p11_module *m, p11_token *tok,
+                          const gw_pki_pins *pins, int es,
+                          const gw_pki_rotate_opts *o, long long now,
+                          gw_pki_gwkeys *ks, char *err, size_t errlen) {
+  const char *base = es ? GW_PKI_ES256_LABEL : GW_PKI_RS256_LABEL;
+  const char *alg = es ? "ES256" : "RS256";
+  char src[PATH_MAX + 32];
+  gw_pki_gwkey *nk;
+  long n = 0;
+  p11_key *key = NULL;
+  EVP_PKEY *pub = NULL;
+  int rv, probes;
+
+  snprintf(src, sizeof(src), "gateway.pin in %s", cfg->pki_pin_file);
+  if (ks->n >= GW_PKI_GWKEYS_MAX) {
+    pki_err(err, errlen,
+            "%s/kids lists %d keys already: wait until the oldest are "
+            "retired",
+            cfg->gwkeys_dir, GW_PKI_GWKEYS_MAX);
+    return GW_ERR_INVALID;
+  }
+  for (size_t i = 0; i < ks->n; i++) {
+    long v = pki_gwkey_label_n(ks->k[i].label, base);
+    n = v > n ? v : n;
+  }
+  nk = &ks->k[ks->n];
+  memset(nk, 0, sizeof(*nk));
+  /* A retired key leaves the list but stays on the token: skip labels the
+   * token has (p11_keygen would refuse them anyway). */
+  for (probes = 0; probes < PKI_LABEL_PROBES; probes++) {
+    n++;
+    snprintf(nk->label, sizeof(nk->label), "%s-%ld", base, n);
+    rv = p11_key_find(tok, pins->gw_pin, nk->label, &key);
+    if (rv == P11_ERR_NO_KEY) {
+      break;
+    }
+    if (rv != P11_OK) {
+      return pki_p11_fail(rv, cfg->gwkeys_token, nk->label, src, err, errlen);
+    }
+    p11_key_del(key);
+    key = NULL;
+  }
+  if (probes == PKI_LABEL_PROBES) {
+    pki_err(err, errlen, "token \"%s\": no free label %s-N", cfg->gwkeys_token,
+            base);
+    return GW_ERR_INVALID;
+  }
+  rv = p11_keygen(tok, pins->gw_pin, es ? P11_KEY_EC_P256 : P11_KEY_RSA_2048,
+                  nk->label, (const uint8_t *)nk->label, strlen(nk->label));
+  if (rv != P11_OK) {
+    return pki_p11_fail(rv, cfg->gwkeys_token, "key generation", src, err,
+                        errlen);
+  }
+  rv = pki_token_key(m, cfg->gwkeys_token, pins->gw_pin, src, nk->label, 1,
+                     &key, &pub, err, errlen);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  /* "es256-N.pem": N has at most 6 digits (pki_gwkey_label_n). */
+  memcpy(nk->file, nk->label, strlen(nk->label));
+  memcpy(nk->file + strlen(nk->label), ".pem", 5);
+  rv = gw_pki_kid(pub, nk->kid, sizeof(nk->kid));
+  if (rv == GW_OK) {
+    rv = pki_write_pubkey(cfg->gwkeys_dir, nk->file, pub, err, errlen);
+  }
+  EVP_PKEY_free(pub);
+  p11_key_del(key);
+  if (rv != GW_OK) {
+    return rv;
+  }
+  memcpy(nk->alg, alg, 6);
+  nk->publish_at = now;
+  nk->sign_from = now + o->lead_s;
+  nk->retire_at = 0;
+  /* Every older key that may still sign until the new one takes over
+   * keeps verifying until the last token it signed has expired. */
+  for (size_t i = 0; i < ks->n; i++) {
+    if (strcmp(ks->k[i].alg, alg) == 0 && ks->k[i].retire_at == 0) {
+      ks->k[i].retire_at = nk->sign_from + o->keep_s;
+    }
+  }
+  ks->n++;
+  return GW_OK;
+}
+
+int gw_pki_gateway_keys_rotate(const gw_config *cfg, p11_module *m,
+                               const gw_pki_pins *pins,
+                               const gw_pki_rotate_opts *o,
+                               gw_pki_gwkeys *after, char *err, size_t errlen) {
+  gw_pki_gwkeys *ks = NULL;
+  char dropped[GW_PKI_GWKEYS_MAX][GW_PKI_GWKEY_NAME_MAX + 1];
+  size_t ndropped = 0, kept = 0;
+  p11_token *tok = NULL;
+  long long now;
+  int fd = -1, rv;
+
+  if (!cfg || !m || !pins || !o || (!o->es256 && !o->rs256) || o->lead_s < 0 ||
+      o->lead_s > PKI_ROTATE_MAX_S || o->keep_s < 0 ||
+      o->keep_s > PKI_ROTATE_MAX_S) {
+    pki_err(err, errlen, "bad rotation options");
+    return GW_ERR_INVALID;
+  }
+  now = o->now ? o->now : (long long)time(NULL);
+  ks = malloc(sizeof(*ks));
+  if (!ks) {
+    pki_err(err, errlen, "out of memory");
+    return GW_ERR_NOMEM;
+  }
+  rv = pki_lock(cfg->gwkeys_dir, &fd, err, errlen);
+  if (rv != GW_OK) {
+    goto done;
+  }
+  rv = gw_pki_gwkeys_read(cfg->gwkeys_dir, ks, err, errlen);
+  if (rv != GW_OK) {
+    rv = rv == GW_ERR_IO ? GW_ERR_NOT_FOUND : rv;
+    goto done;
+  }
+  if (p11_token_find(m, cfg->gwkeys_token, &tok) != P11_OK) {
+    pki_err(err, errlen,
+            "no token labelled \"%s\" (gateway_keys.token; run `mpkictl "
+            "gateway-key init`)",
+            cfg->gwkeys_token);
+    rv = GW_ERR_NOT_FOUND;
+    goto done;
+  }
+  /* Retired keys leave the list, unless that would leave their algorithm
+   * without any key (a hand-edited list). */
+  for (size_t i = 0; i < ks->n; i++) {
+    if (pki_gwkey_retired(&ks->k[i], now) &&
+        ((ks->k[i].alg[0] == 'E' ? o->es256 : o->rs256) ||
+         pki_gwkey_alg_live(ks, ks->k[i].alg, now))) {
+      memcpy(dropped[ndropped++], ks->k[i].file, sizeof(dropped[0]));
+    } else {
+      ks->k[kept++] = ks->k[i];
+    }
+  }
+  ks->n = kept;
+  if (o->es256) {
+    rv = pki_rotate_one(cfg, m, tok, pins, 1, o, now, ks, err, errlen);
+  }
+  if (rv == GW_OK && o->rs256) {
+    rv = pki_rotate_one(cfg, m, tok, pins, 0, o, now, ks, err, errlen);
+  }
+  if (rv == GW_OK) {
+    rv = pki_gwkeys_write(cfg->gwkeys_dir, ks, err, errlen);
+  }
+  for (size_t i = 0; rv == GW_OK && i < ndropped; i++) {
+    char path[PATH_MAX];
+    int used = 0;
+
+    for (size_t j = 0; j < ks->n; j++) {
+      used |= strcmp(ks->k[j].file, dropped[i]) == 0;
+    }
+    if (!used &&
+        pki_path(path, sizeof(path), cfg->gwkeys_dir, dropped[i]) == 0) {
+      unlink(path);
+    }
+  }
+  if (rv == GW_OK && after) {
+    *after = *ks;
+  }
+
+done:
+  if (fd >= 0) {
+    close(fd);
+  }
+  free(ks);
+  return rv;
+}

@@ -320,4 +320,95 @@ int gw_pki_gateway_keys_init(const gw_config *cfg, p11_module *m,
                              const gw_pki_pins *pins, gw_pki_gateway_kids *kids,
                              char *err, size_t errlen);
 
+/* ---- the key list (gateway_keys.dir/kids) and rotation ----------------- */
+
+/* gateway_keys.dir/kids lists every key the gateway publishes, one line
+ * each (docs/tokens.md, "Rotation"):
+ *
+ *   ALG KID [LABEL PEMFILE [PUBLISH_AT SIGN_FROM RETIRE_AT]]
+ *
+ * ALG is ES256 or RS256; LABEL the private key's label on
+ * gateway_keys.token; PEMFILE its public key in gateway_keys.dir; the
+ * times are Unix seconds, RETIRE_AT "-" when not set. Missing columns mean
+ * label "es256"/"rs256", file "es256.pem"/"rs256.pem", times 0 and no
+ * retirement: the two-line file of `gateway-key init` describes two
+ * current keys. A key is in the JWKS (and verifies tokens) from PUBLISH_AT
+ * until RETIRE_AT; per algorithm, the last key of the file whose SIGN_FROM
+ * has come and that is not retired signs. */
+#define GW_PKI_GWKEYS_MAX 32     /* keys in the list */
+#define GW_PKI_GWKEY_NAME_MAX 63 /* a label or file name */
+
+typedef struct gw_pki_gwkey {
+  char alg[6]; /* "ES256" | "RS256" */
+  char kid[GW_PKI_KID_LEN + 1];
+  char label[GW_PKI_GWKEY_NAME_MAX + 1];
+  char file[GW_PKI_GWKEY_NAME_MAX + 1];
+  long long publish_at, sign_from;
+  long long retire_at; /* 0: not set */
+} gw_pki_gwkey;
+
+typedef struct gw_pki_gwkeys {
+  size_t n;
+  gw_pki_gwkey k[GW_PKI_GWKEYS_MAX];
+} gw_pki_gwkeys;
+
+typedef enum gw_pki_gwkey_state {
+  GW_PKI_GWKEY_PENDING,   /* PUBLISH_AT not reached: not in the JWKS */
+  GW_PKI_GWKEY_PUBLISHED, /* in the JWKS, not signing (yet) */
+  GW_PKI_GWKEY_SIGNING,   /* the key that signs for its algorithm */
+  GW_PKI_GWKEY_RETIRING,  /* superseded, in the JWKS until RETIRE_AT */
+  GW_PKI_GWKEY_RETIRED    /* RETIRE_AT passed: gone from the JWKS */
+} gw_pki_gwkey_state;
+
+/* Parses the text of a kids file (|path| names it in messages). Refuses
+ * malformed lines, unknown algorithms, a kid listed twice, names with
+ * characters outside A-Z a-z 0-9 . _ -, SIGN_FROM before PUBLISH_AT, more
+ * than GW_PKI_GWKEYS_MAX keys, and a list without an ES256 or an RS256
+ * key. Returns GW_OK or GW_ERR_CONFIG (FILE:LINE and the reason in |err|). */
+int gw_pki_gwkeys_parse(const char *text, const char *path, gw_pki_gwkeys *out,
+                        char *err, size_t errlen);
+
+/* Reads and parses |dir|/kids. Returns GW_OK, GW_ERR_IO (missing or
+ * unreadable: |err| says to run `mpkictl gateway-key init`), GW_ERR_CONFIG,
+ * GW_ERR_NOMEM. */
+int gw_pki_gwkeys_read(const char *dir, gw_pki_gwkeys *out, char *err,
+                       size_t errlen);
+
+/* The index of the key that signs for |alg| ("ES256", "RS256") at |now|:
+ * the last of the list whose PUBLISH_AT and SIGN_FROM have come and whose
+ * RETIRE_AT has not; -1 when there is none. */
+long gw_pki_gwkey_current(const gw_pki_gwkeys *ks, const char *alg,
+                          long long now);
+
+/* The state of key |i| at |now|. */
+gw_pki_gwkey_state gw_pki_gwkey_state_at(const gw_pki_gwkeys *ks, size_t i,
+                                         long long now);
+/* "pending", "published", "signing", "retiring", "retired". */
+const char *gw_pki_gwkey_state_name(gw_pki_gwkey_state st);
+
+typedef struct gw_pki_rotate_opts {
+  int es256, rs256; /* which algorithms get a new key */
+  long long lead_s; /* publish this long before signing (600 and more) */
+  long long keep_s; /* keep the old key this long after the new one signs:
+                       the longest token lifetime plus a margin */
+  long long now;    /* 0: time(NULL) */
+} gw_pki_rotate_opts;
+
+/* Rotates the gateway's keys: under gateway_keys.dir's lock, reads the
+ * list, drops the keys retired already (and deletes their PEM files; the
+ * keys stay on the token), generates for each chosen algorithm a new key
+ * on cfg->gwkeys_token labelled "es256-N" / "rs256-N" (N the first number
+ * free in the list and on the token), writes its public key as LABEL.pem
+ * and appends it with PUBLISH_AT = now, SIGN_FROM = now + lead_s; every
+ * older key of that algorithm not retiring yet gets RETIRE_AT = SIGN_FROM +
+ * keep_s. The list is replaced atomically (temporary file and rename), and
+ * the new one stored in |after| (may be NULL). Returns GW_OK,
+ * GW_ERR_INVALID (bad options, a PIN the token refuses), GW_ERR_NOT_FOUND
+ * (no token, no list: run `gateway-key init`), GW_ERR_BUSY (locked),
+ * GW_ERR_CONFIG (a malformed list), GW_ERR_IO, GW_ERR_TLS, GW_ERR_NOMEM. */
+int gw_pki_gateway_keys_rotate(const gw_config *cfg, p11_module *m,
+                               const gw_pki_pins *pins,
+                               const gw_pki_rotate_opts *o,
+                               gw_pki_gwkeys *after, char *err, size_t errlen);
+
 #endif

@@ -661,3 +661,119 @@ int gw_store_revoked_purge(gw_store *s, long long before, size_t *n) {
   s->errmsg[0] = '\0';
   return s->ops->revoked_purge(s, before, n);
 }
+
+/* ---- audit log -------------------------------------------------------- */
+
+static int store_check_audit_row(gw_store *s, const gw_store_audit_row *r) {
+#define F(field, req, kind) STORE_FIELD(gw_store_audit_row, field, req, kind)
+  static const store_field fields[] = {
+      F(kind, 1, SUB_ASCII),
+      F(subject, 0, SUB_ASCII),
+      F(data, 1, SUB_UTF8),
+  };
+#undef F
+  int rv = store_check_fields(s, r, fields, sizeof(fields) / sizeof(fields[0]));
+
+  if (rv == GW_OK && (r->seq < 1 || r->ts < 0)) {
+    snprintf(s->errmsg, sizeof(s->errmsg),
+             "audit row %lld: seq below 1 or negative time", r->seq);
+    rv = GW_ERR_INVALID;
+  }
+  return rv;
+}
+
+int gw_store_audit_append(gw_store *s, const gw_store_audit_row *rows,
+                          size_t n) {
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (!rows || n == 0 || n > GW_STORE_AUDIT_BATCH_MAX) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "audit append: %zu rows, not 1..%d",
+             n, GW_STORE_AUDIT_BATCH_MAX);
+    return GW_ERR_INVALID;
+  }
+  for (size_t i = 0; i < n; i++) {
+    rv = store_check_audit_row(s, &rows[i]);
+    if (rv != GW_OK) {
+      return rv;
+    }
+  }
+  return s->ops->audit_append(s, rows, n);
+}
+
+int gw_store_audit_last(gw_store *s, long long *seq, unsigned char *hash) {
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (!seq || !hash) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "output is NULL");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->audit_last(s, seq, hash);
+}
+
+int gw_store_audit_list(gw_store *s, long long from_seq, gw_store_audit_cb cb,
+                        void *arg) {
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (!cb) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "callback is NULL");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->audit_list(s, from_seq, cb, arg);
+}
+
+int gw_store_audit_count(gw_store *s, long long *rows, long long *checkpoints) {
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  return s->ops->audit_count(s, rows, checkpoints);
+}
+
+int gw_store_audit_checkpoint_put(gw_store *s,
+                                  const gw_store_audit_checkpoint *c) {
+#define F(field, req, kind)                                                    \
+  STORE_FIELD(gw_store_audit_checkpoint, field, req, kind)
+  static const store_field fields[] = {
+      F(kid, 0, SUB_ASCII),
+      F(jws, 1, SUB_ASCII),
+  };
+#undef F
+  int rv;
+
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (!c) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "checkpoint is NULL");
+    return GW_ERR_INVALID;
+  }
+  rv = store_check_fields(s, c, fields, sizeof(fields) / sizeof(fields[0]));
+  if (rv == GW_OK && (c->seq < 1 || c->ts < 0)) {
+    snprintf(s->errmsg, sizeof(s->errmsg),
+             "checkpoint: seq below 1 or negative time");
+    rv = GW_ERR_INVALID;
+  }
+  return rv == GW_OK ? s->ops->audit_checkpoint_put(s, c) : rv;
+}
+
+int gw_store_audit_checkpoint_list(gw_store *s, long long from_seq,
+                                   gw_store_audit_checkpoint_cb cb, void *arg) {
+  if (!s) {
+    return GW_ERR_INVALID;
+  }
+  s->errmsg[0] = '\0';
+  if (!cb) {
+    snprintf(s->errmsg, sizeof(s->errmsg), "callback is NULL");
+    return GW_ERR_INVALID;
+  }
+  return s->ops->audit_checkpoint_list(s, from_seq, cb, arg);
+}

@@ -331,4 +331,84 @@ int gw_store_revoked_get(gw_store *s, const char *jti);
  * GW_ERR_BUSY, GW_ERR_STORE. */
 int gw_store_revoked_purge(gw_store *s, long long before, size_t *n);
 
+/* ---- audit log (migration 6) --------------------------------------------
+ * An append-only hash chain of events (table audit, keyed by seq) and the
+ * signed checkpoints of its head (table audit_checkpoints, keyed by the seq
+ * they cover). The store computes nothing: gw_audit.h computes each row's
+ * hash and signs the checkpoints; the store only keeps what it is given and
+ * returns it in seq order. It checks: strings terminated inside their
+ * arrays, kind non-empty printable ASCII, subject printable ASCII, data
+ * valid UTF-8 without control characters, kid printable ASCII, jws
+ * non-empty printable ASCII, seq >= 1, ts >= 0. */
+
+#define GW_STORE_AUDIT_KIND_MAX 32
+#define GW_STORE_AUDIT_SUBJECT_MAX 128
+#define GW_STORE_AUDIT_DATA_MAX 4096 /* compact JSON */
+#define GW_STORE_AUDIT_KID_MAX 64
+#define GW_STORE_AUDIT_JWS_MAX 2048
+#define GW_STORE_AUDIT_BATCH_MAX 1024 /* rows per gw_store_audit_append */
+
+typedef struct gw_store_audit_row {
+  long long seq;                                /* 1, 2, 3, ... */
+  long long ts;                                 /* Unix ms */
+  char kind[GW_STORE_AUDIT_KIND_MAX + 1];       /* "token.issued" */
+  char subject[GW_STORE_AUDIT_SUBJECT_MAX + 1]; /* "" = none */
+  char data[GW_STORE_AUDIT_DATA_MAX + 1];       /* compact JSON object */
+  unsigned char prev_hash[32];                  /* the previous row's hash */
+  unsigned char hash[32];                       /* see gw_audit.h */
+} gw_store_audit_row;
+
+typedef struct gw_store_audit_checkpoint {
+  long long seq; /* the audit row whose hash is signed */
+  unsigned char hash[32];
+  long long ts; /* Unix ms of the signature */
+  char kid[GW_STORE_AUDIT_KID_MAX + 1];
+  char jws[GW_STORE_AUDIT_JWS_MAX + 1]; /* compact JWS of {seq, hash, ts} */
+} gw_store_audit_checkpoint;
+
+/* Appends the |n| rows |rows[0..n-1]| (1..GW_STORE_AUDIT_BATCH_MAX), all or
+ * none, as one committed transaction. Never replaces a row. Returns GW_OK,
+ *   GW_ERR_INVALID  a field as described above, n out of range;
+ *   GW_ERR_EXISTS   a row with one of the seqs exists already (another
+ *                   writer appended: re-read the head and recompute);
+ *   GW_ERR_BUSY, GW_ERR_STORE, GW_ERR_NOMEM. */
+int gw_store_audit_append(gw_store *s, const gw_store_audit_row *rows,
+                          size_t n);
+
+/* Stores the highest seq and its row's hash in |*seq| and |hash| (32
+ * bytes). Returns GW_OK, GW_ERR_NOT_FOUND (the table is empty),
+ * GW_ERR_INVALID (NULL argument), GW_ERR_BUSY, GW_ERR_STORE. */
+int gw_store_audit_last(gw_store *s, long long *seq, unsigned char *hash);
+
+/* Called for each row; |row| is borrowed for the call. Returning anything
+ * but GW_OK stops the listing with that value. */
+typedef int (*gw_store_audit_cb)(const gw_store_audit_row *row, void *arg);
+
+/* Calls |cb| for every row with seq >= |from_seq|, in seq order, in one read
+ * transaction (the callback must not write through |s|). Returns GW_OK (also
+ * for no rows), the callback's non-GW_OK value, GW_ERR_INVALID (no |cb|),
+ * GW_ERR_BUSY, GW_ERR_STORE (also: a stored value longer than its field or
+ * a hash that is not 32 bytes), GW_ERR_NOMEM. */
+int gw_store_audit_list(gw_store *s, long long from_seq, gw_store_audit_cb cb,
+                        void *arg);
+
+/* Stores in |*rows| and |*checkpoints| (either may be NULL) the number of
+ * rows of each table. Returns GW_OK, GW_ERR_INVALID, GW_ERR_BUSY,
+ * GW_ERR_STORE. */
+int gw_store_audit_count(gw_store *s, long long *rows, long long *checkpoints);
+
+/* Inserts the checkpoint |c|, as one committed transaction. Returns GW_OK,
+ * GW_ERR_INVALID, GW_ERR_EXISTS (a checkpoint of that seq exists),
+ * GW_ERR_BUSY, GW_ERR_STORE, GW_ERR_NOMEM. */
+int gw_store_audit_checkpoint_put(gw_store *s,
+                                  const gw_store_audit_checkpoint *c);
+
+typedef int (*gw_store_audit_checkpoint_cb)(const gw_store_audit_checkpoint *c,
+                                            void *arg);
+
+/* Calls |cb| for every checkpoint with seq >= |from_seq|, in seq order, in
+ * one read transaction. Returns as gw_store_audit_list. */
+int gw_store_audit_checkpoint_list(gw_store *s, long long from_seq,
+                                   gw_store_audit_checkpoint_cb cb, void *arg);
+
 #endif

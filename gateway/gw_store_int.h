@@ -71,6 +71,17 @@ struct gw_store_ops {
                      long long exp);
   int (*revoked_get)(gw_store *s, const char *jti);
   int (*revoked_purge)(gw_store *s, long long before, size_t *n);
+  /* The audit log: rows and checkpoints checked as gw_store.h describes;
+   * 1 <= n <= GW_STORE_AUDIT_BATCH_MAX; |seq|, |hash|, |cb| not NULL;
+   * |rows| / |checkpoints| may be NULL. */
+  int (*audit_append)(gw_store *s, const gw_store_audit_row *rows, size_t n);
+  int (*audit_last)(gw_store *s, long long *seq, unsigned char *hash);
+  int (*audit_list)(gw_store *s, long long from_seq, gw_store_audit_cb cb,
+                    void *arg);
+  int (*audit_count)(gw_store *s, long long *rows, long long *checkpoints);
+  int (*audit_checkpoint_put)(gw_store *s, const gw_store_audit_checkpoint *c);
+  int (*audit_checkpoint_list)(gw_store *s, long long from_seq,
+                               gw_store_audit_checkpoint_cb cb, void *arg);
 };
 
 /* The backends. */

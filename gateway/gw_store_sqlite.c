@@ -112,6 +112,26 @@ static const sq_migration sq_migrations[] = {
      "  exp INTEGER NOT NULL\n"
      ");\n"
      "CREATE INDEX revoked_tokens_exp ON revoked_tokens (exp);"},
+    /* No triggers forbid UPDATE or DELETE: whoever can write the file can
+     * drop them. Tampering is detected instead, by the hash chain and the
+     * signed checkpoints (docs/audit.md). */
+    {6, "audit log",
+     "CREATE TABLE audit (\n"
+     "  seq INTEGER PRIMARY KEY,\n"
+     "  ts INTEGER NOT NULL,\n"
+     "  kind TEXT NOT NULL,\n"
+     "  subject TEXT NOT NULL,\n"
+     "  data TEXT NOT NULL,\n"
+     "  prev_hash BLOB NOT NULL,\n"
+     "  hash BLOB NOT NULL\n"
+     ");\n"
+     "CREATE TABLE audit_checkpoints (\n"
+     "  seq INTEGER PRIMARY KEY,\n"
+     "  hash BLOB NOT NULL,\n"
+     "  ts INTEGER NOT NULL,\n"
+     "  kid TEXT NOT NULL,\n"
+     "  jws TEXT NOT NULL\n"
+     ");"},
 };
 
 #define SQ_NMIGRATIONS ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
@@ -148,6 +168,12 @@ enum {
   SQ_REVOKED_PUT,
   SQ_REVOKED_GET,
   SQ_REVOKED_PURGE,
+  SQ_AUDIT_PUT,
+  SQ_AUDIT_LAST,
+  SQ_AUDIT_LIST,
+  SQ_AUDIT_COUNT,
+  SQ_AUDIT_CP_PUT,
+  SQ_AUDIT_CP_LIST,
   SQ_NSTMTS /* count */
 };
 
@@ -263,6 +289,19 @@ static const char *const sq_sql[SQ_NSTMTS] = {
                        "SET exp = MAX(exp, excluded.exp)",
     [SQ_REVOKED_GET] = "SELECT 1 FROM revoked_tokens WHERE jti = ?1",
     [SQ_REVOKED_PURGE] = "DELETE FROM revoked_tokens WHERE exp < ?1",
+    /* A plain INSERT: an existing seq is a conflict, never replaced. */
+    [SQ_AUDIT_PUT] = "INSERT INTO audit (seq, ts, kind, subject, data, "
+                     "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [SQ_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    /* The column order is the one sq_audit_read expects. */
+    [SQ_AUDIT_LIST] = "SELECT seq, ts, kind, subject, data, prev_hash, hash "
+                      "FROM audit WHERE seq >= ?1 ORDER BY seq",
+    [SQ_AUDIT_COUNT] = "SELECT (SELECT COUNT(*) FROM audit), "
+                       "(SELECT COUNT(*) FROM audit_checkpoints)",
+    [SQ_AUDIT_CP_PUT] = "INSERT INTO audit_checkpoints (seq, hash, ts, kid, "
+                        "jws) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SQ_AUDIT_CP_LIST] = "SELECT seq, hash, ts, kid, jws FROM "
+                         "audit_checkpoints WHERE seq >= ?1 ORDER BY seq",
 };
 
 typedef struct sq_store {
@@ -1406,6 +1445,245 @@ static int sq_revoked_purge(gw_store *s, long long before, size_t *n) {
   return sq_purge((sq_store *)s, SQ_REVOKED_PURGE, before, n, "revoked purge");
 }
 
+/* ---- audit log -------------------------------------------------------- */
+
+static int sq_audit_put_one(sq_store *sq, const gw_store_audit_row *r) {
+  sqlite3_stmt *st = sq->stmt[SQ_AUDIT_PUT];
+  const char *const text[] = {r->kind, r->subject, r->data};
+  int rc, rv;
+
+  rv = sq_bind_int64(sq, st, 1, r->seq);
+  if (rv == GW_OK) {
+    rv = sq_bind_int64(sq, st, 2, r->ts);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_texts(sq, st, 3, text, 3);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_blob(sq, st, 6, r->prev_hash, sizeof(r->prev_hash));
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_blob(sq, st, 7, r->hash, sizeof(r->hash));
+  }
+  if (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      snprintf(sq->base.errmsg, sizeof(sq->base.errmsg),
+               "audit row %lld exists already", r->seq);
+      rv = GW_ERR_EXISTS;
+    } else if (rc != SQLITE_DONE) {
+      rv = sq_fail(sq, rc, "audit append");
+    }
+  }
+  sq_done(st);
+  return rv;
+}
+
+/* The rows of a batch in one transaction: one WAL commit for all of them,
+ * and a conflict leaves none behind. */
+static int sq_audit_append(gw_store *s, const gw_store_audit_row *rows,
+                           size_t n) {
+  sq_store *sq = (sq_store *)s;
+  int rc, rv = GW_OK;
+
+  rc = sqlite3_exec(sq->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    return sq_fail(sq, rc, "audit append: begin");
+  }
+  for (size_t i = 0; rv == GW_OK && i < n; i++) {
+    rv = sq_audit_put_one(sq, &rows[i]);
+  }
+  if (rv == GW_OK) {
+    rc = sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+      rv = sq_fail(sq, rc, "audit append: commit");
+    }
+  }
+  if (rv != GW_OK) {
+    sq_rollback(sq);
+  }
+  return rv;
+}
+
+static int sq_audit_last(gw_store *s, long long *seq, unsigned char *hash) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_AUDIT_LAST];
+  int rc, rv = GW_OK;
+
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *seq = sqlite3_column_int64(st, 0);
+    rv = sq_col_blob(sq, st, 1, hash, 32, "hash");
+  } else if (rc == SQLITE_DONE) {
+    rv = GW_ERR_NOT_FOUND;
+  } else {
+    rv = sq_fail(sq, rc, "audit last");
+  }
+  sq_done(st);
+  return rv;
+}
+
+/* Reads the current row of SQ_AUDIT_LIST into |out|. */
+static int sq_audit_read(sq_store *sq, sqlite3_stmt *st,
+                         gw_store_audit_row *out) {
+  int rv;
+
+  memset(out, 0, sizeof(*out));
+  out->seq = sqlite3_column_int64(st, 0);
+  out->ts = sqlite3_column_int64(st, 1);
+  rv = sq_col_text(sq, st, 2, out->kind, sizeof(out->kind), "kind");
+  if (rv == GW_OK) {
+    rv = sq_col_text(sq, st, 3, out->subject, sizeof(out->subject), "subject");
+  }
+  if (rv == GW_OK) {
+    rv = sq_col_text(sq, st, 4, out->data, sizeof(out->data), "data");
+  }
+  if (rv == GW_OK) {
+    rv = sq_col_blob(sq, st, 5, out->prev_hash, 32, "prev_hash");
+  }
+  if (rv == GW_OK) {
+    rv = sq_col_blob(sq, st, 6, out->hash, 32, "hash");
+  }
+  return rv;
+}
+
+static int sq_audit_list(gw_store *s, long long from_seq, gw_store_audit_cb cb,
+                         void *arg) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_AUDIT_LIST];
+  gw_store_audit_row *r;
+  int rc, rv;
+
+  /* A row is 4 KiB: on the heap, not on the caller's stack. */
+  r = malloc(sizeof(*r));
+  if (!r) {
+    snprintf(sq->base.errmsg, sizeof(sq->base.errmsg), "out of memory");
+    return GW_ERR_NOMEM;
+  }
+  rv = sq_bind_int64(sq, st, 1, from_seq);
+  while (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+      break;
+    }
+    if (rc != SQLITE_ROW) {
+      rv = sq_fail(sq, rc, "audit list");
+      break;
+    }
+    rv = sq_audit_read(sq, st, r);
+    if (rv == GW_OK) {
+      rv = cb(r, arg);
+    }
+  }
+  sq_done(st);
+  free(r);
+  return rv;
+}
+
+static int sq_audit_count(gw_store *s, long long *rows,
+                          long long *checkpoints) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_AUDIT_COUNT];
+  int rc, rv = GW_OK;
+
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    if (rows) {
+      *rows = sqlite3_column_int64(st, 0);
+    }
+    if (checkpoints) {
+      *checkpoints = sqlite3_column_int64(st, 1);
+    }
+  } else {
+    rv = sq_fail(sq, rc, "audit count");
+  }
+  sq_done(st);
+  return rv;
+}
+
+static int sq_audit_checkpoint_put(gw_store *s,
+                                   const gw_store_audit_checkpoint *c) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_AUDIT_CP_PUT];
+  int rc, rv;
+
+  rv = sq_bind_int64(sq, st, 1, c->seq);
+  if (rv == GW_OK) {
+    rv = sq_bind_blob(sq, st, 2, c->hash, sizeof(c->hash));
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_int64(sq, st, 3, c->ts);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_text(sq, st, 4, c->kid);
+  }
+  if (rv == GW_OK) {
+    rv = sq_bind_text(sq, st, 5, c->jws);
+  }
+  if (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      snprintf(sq->base.errmsg, sizeof(sq->base.errmsg),
+               "checkpoint %lld exists already", c->seq);
+      rv = GW_ERR_EXISTS;
+    } else if (rc != SQLITE_DONE) {
+      rv = sq_fail(sq, rc, "checkpoint put");
+    }
+  }
+  sq_done(st);
+  return rv;
+}
+
+static int sq_audit_cp_read(sq_store *sq, sqlite3_stmt *st,
+                            gw_store_audit_checkpoint *out) {
+  int rv;
+
+  memset(out, 0, sizeof(*out));
+  out->seq = sqlite3_column_int64(st, 0);
+  out->ts = sqlite3_column_int64(st, 2);
+  rv = sq_col_blob(sq, st, 1, out->hash, 32, "hash");
+  if (rv == GW_OK) {
+    rv = sq_col_text(sq, st, 3, out->kid, sizeof(out->kid), "kid");
+  }
+  if (rv == GW_OK) {
+    rv = sq_col_text(sq, st, 4, out->jws, sizeof(out->jws), "jws");
+  }
+  return rv;
+}
+
+static int sq_audit_checkpoint_list(gw_store *s, long long from_seq,
+                                    gw_store_audit_checkpoint_cb cb,
+                                    void *arg) {
+  sq_store *sq = (sq_store *)s;
+  sqlite3_stmt *st = sq->stmt[SQ_AUDIT_CP_LIST];
+  gw_store_audit_checkpoint *c;
+  int rc, rv;
+
+  c = malloc(sizeof(*c));
+  if (!c) {
+    snprintf(sq->base.errmsg, sizeof(sq->base.errmsg), "out of memory");
+    return GW_ERR_NOMEM;
+  }
+  rv = sq_bind_int64(sq, st, 1, from_seq);
+  while (rv == GW_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+      break;
+    }
+    if (rc != SQLITE_ROW) {
+      rv = sq_fail(sq, rc, "checkpoint list");
+      break;
+    }
+    rv = sq_audit_cp_read(sq, st, c);
+    if (rv == GW_OK) {
+      rv = cb(c, arg);
+    }
+  }
+  sq_done(st);
+  free(c);
+  return rv;
+}
+
 const gw_store_ops gw_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -1432,4 +1710,10 @@ const gw_store_ops gw_store_sqlite_ops = {
     .revoked_put = sq_revoked_put,
     .revoked_get = sq_revoked_get,
     .revoked_purge = sq_revoked_purge,
+    .audit_append = sq_audit_append,
+    .audit_last = sq_audit_last,
+    .audit_list = sq_audit_list,
+    .audit_count = sq_audit_count,
+    .audit_checkpoint_put = sq_audit_checkpoint_put,
+    .audit_checkpoint_list = sq_audit_checkpoint_list,
 };

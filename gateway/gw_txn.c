@@ -9,14 +9,17 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "gw_async.h"
+#include "gw_audit.h"
 #include "gw_buf.h"
 #include "gw_config.h"
 #include "gw_err.h"
+#include "gw_limits.h"
 #include "gw_log.h"
 #include "gw_store.h"
 #include "gw_verify.h"
@@ -128,6 +131,7 @@ typedef struct txn {
   struct event *ping_timer; /* the next attempt */
   int ping_attempts;
   int pinged;                     /* the notification was started */
+  uint64_t limit_ticket;          /* gw_limits: released at the end */
   int cancel_requested;           /* guarded by the engine's mutex */
   struct gw_txn_watcher *watches; /* guarded by the engine's mutex */
   int nwatches;
@@ -150,6 +154,8 @@ struct gw_txn_engine {
   op_registry *ops;
   p11_pool *pool;
   gw_verify *verifier;
+  gw_limits *limits; /* NULL: no abuse limits */
+  gw_audit *audit;   /* NULL: no audit log */
   pthread_mutex_t mu;
   pthread_key_t tl_key;
   txn *by_id[BUCKETS];
@@ -336,6 +342,28 @@ static void set_state(txn *t, gw_txn_state state, gw_txn_failure f,
   }
   log_state(t);
   persist(t);
+  if (e->audit && (state == GW_TXN_VERIFIED || state == GW_TXN_FAILED ||
+                   state == GW_TXN_EXPIRED)) {
+    pthread_mutex_lock(&e->mu);
+    gw_audit_event(e->audit, "signin.end", t->info.civil_id,
+                   json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "txn",
+                             t->info.id, "client", t->info.client_id, "msisdn",
+                             t->info.msisdn, "state", gw_txn_state_name(state),
+                             "failure", f ? gw_txn_failure_name(f) : "",
+                             "detail", t->info.detail));
+    pthread_mutex_unlock(&e->mu);
+  }
+  if (t->limit_ticket && state >= GW_TXN_VERIFIED) {
+    /* The pending mark goes; refusals count toward the cool-down of the
+     * (phone, source) and (phone, client) pairs, a success resets them. */
+    gw_limits_end(
+        e->limits, t->limit_ticket,
+        state == GW_TXN_VERIFIED                                          ? 0
+        : f == GW_TXN_FAIL_USER_CANCELLED || f == GW_TXN_FAIL_PIN_BLOCKED ? 1
+                                                                          : -1,
+        now_ms());
+    t->limit_ticket = 0;
+  }
   if (t->ping_endpoint && !t->pinged &&
       (state == GW_TXN_VERIFIED || state == GW_TXN_FAILED ||
        state == GW_TXN_EXPIRED)) {
@@ -416,6 +444,9 @@ static void txn_free(txn *t) {
   pthread_mutex_unlock(&e->mu);
   if (t->cancel_ev) {
     event_free(t->cancel_ev);
+  }
+  if (t->limit_ticket) {
+    gw_limits_end(e->limits, t->limit_ticket, -1, now_ms());
   }
   if (t->ping_req) {
     op_http_cancel(t->ping_req);
@@ -988,6 +1019,20 @@ gw_txn_begin_result gw_txn_begin(gw_txn_engine *e, struct event_base *base,
     br = GW_TXN_BEGIN_UNAVAILABLE;
     goto fail;
   }
+  if (e->limits) {
+    int retry = 0;
+    gw_limit_result lr = gw_limits_begin_ex(
+        e->limits, sub->msisdn, req->source_ip, req->client_id,
+        req->source_counted ? GW_LIMITS_SOURCE_COUNTED : 0u, now_ms(), &retry,
+        &t->limit_ticket);
+    if (lr != GW_LIMIT_OK) {
+      info->limit = (int)lr;
+      info->retry_after_s = retry;
+      *why = gw_limit_result_message(lr);
+      br = GW_TXN_BEGIN_LIMITED;
+      goto fail;
+    }
+  }
   t->e = e;
   t->tl = tl;
   if (random_id(t->info.id) != GW_OK ||
@@ -1061,6 +1106,11 @@ gw_txn_begin_result gw_txn_begin(gw_txn_engine *e, struct event_base *base,
   }
   tl->head = t;
   atomic_fetch_add(&e->begun, 1);
+  gw_audit_event(e->audit, "signin.begin", t->info.civil_id,
+                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "txn", t->info.id,
+                           "client", t->info.client_id, "msisdn",
+                           t->info.msisdn, "operator", t->info.operator_name,
+                           "scope", t->info.scope));
   persist(t);
   log_state(t);
   arm(t, t->info.expires_ms);
@@ -1088,6 +1138,9 @@ fail:
   }
   if (t && t->cancel_ev) {
     event_free(t->cancel_ev);
+  }
+  if (t && t->limit_ticket) {
+    gw_limits_end(e->limits, t->limit_ticket, -1, now_ms());
   }
   if (t && t->ping_token) {
     OPENSSL_cleanse(t->ping_token, strlen(t->ping_token));
@@ -1342,6 +1395,10 @@ int gw_txn_consume(gw_txn_engine *e, const char *id) {
   return GW_OK;
 }
 
+void gw_txn_set_audit(gw_txn_engine *e, gw_audit *a) {
+  e->audit = a;
+}
+
 size_t gw_txn_count(gw_txn_engine *e) {
   size_t n;
 
@@ -1419,8 +1476,15 @@ int gw_txn_engine_new(gw_txn_engine **out, const gw_config *cfg,
     free(e);
     return rv;
   }
+  if (gw_limits_new(&e->limits, &cfg->signin) != GW_OK) {
+    gw_verify_del(e->verifier);
+    free(e);
+    snprintf(err, errlen, "cannot create the sign-in limits");
+    return GW_ERR_CONFIG;
+  }
   if (pthread_mutex_init(&e->mu, NULL) != 0 ||
       pthread_key_create(&e->tl_key, tl_free) != 0) {
+    gw_limits_del(e->limits);
     gw_verify_del(e->verifier);
     free(e);
     snprintf(err, errlen, "cannot create a mutex");
@@ -1445,6 +1509,7 @@ void gw_txn_engine_del(gw_txn_engine *e) {
   }
   pthread_key_delete(e->tl_key);
   pthread_mutex_destroy(&e->mu);
+  gw_limits_del(e->limits);
   gw_verify_del(e->verifier);
   free(e);
 }

@@ -109,6 +109,8 @@ typedef struct gw_txn_info {
   long long expires_ms;
   long long auth_time; /* Unix s of the verified signature, 0 */
   int interval_s;      /* CIBA polling interval */
+  int limit;           /* GW_TXN_BEGIN_LIMITED: the gw_limit_result */
+  int retry_after_s;   /* GW_TXN_BEGIN_LIMITED: seconds */
 } gw_txn_info;
 
 /* What gw_txn_begin needs. Strings are copied. */
@@ -131,6 +133,11 @@ typedef struct gw_txn_start {
    * most 3 attempts (1 s, then 4 s apart). NULL = poll mode. */
   const char *ping_endpoint;
   const char *ping_token;
+  /* Abuse limits (gw_limits.h): the caller's address for the browser and
+   * native flows (NULL for CIBA: the relying party's server is not the
+   * person), and 1 when gw_limits_source_check already counted it. */
+  const char *source_ip;
+  int source_counted;
 } gw_txn_start;
 
 typedef enum gw_txn_begin_result {
@@ -141,6 +148,8 @@ typedef enum gw_txn_begin_result {
                                 SIM with the rest of the text */
   GW_TXN_BEGIN_UNAVAILABLE,  /* the operator cannot be reached at all
                                 (adapter not configured) */
+  GW_TXN_BEGIN_LIMITED,      /* an abuse limit (gw_txn_info.limit,
+                                .retry_after_s): nothing was sent */
   GW_TXN_BEGIN_INTERNAL      /* store, memory, limits */
 } gw_txn_begin_result;
 
@@ -151,6 +160,12 @@ typedef enum gw_txn_begin_result {
 int gw_txn_engine_new(gw_txn_engine **out, const struct gw_config *cfg,
                       struct op_registry *ops, struct p11_pool *pool, char *err,
                       size_t errlen);
+
+/* Sends the engine's events to the audit log (gw_audit.h):
+ * signin.begin and signin.end (state, failure, detail). NULL: none. Call
+ * before the workers start. */
+struct gw_audit;
+void gw_txn_set_audit(gw_txn_engine *e, struct gw_audit *a);
 
 /* Frees the engine. Every loop that ran transactions must have stopped;
  * their transactions are dropped (already in the store). NULL: no-op. */

@@ -15,6 +15,8 @@
 #include "gw_config.h"
 #include "gw_err.h"
 #include "gw_app.h"
+#include "gw_audit.h"
+#include "gw_authz.h"
 #include "gw_client.h"
 #include "gw_jose.h"
 #include "gw_oidc.h"
@@ -103,6 +105,17 @@ static int oidc_start(app *a, p11_module **mod, char *err, size_t errlen) {
   if (rv != GW_OK) {
     return 1;
   }
+  /* The audit log: every sign-in and token event, hash-chained, its head
+   * signed with the gateway's key (docs/audit.md). */
+  if (gw_audit_new(&a->audit, a->cfg, a->signer, NULL, err, errlen) != GW_OK) {
+    return -1;
+  }
+  gw_txn_set_audit(a->txn, a->audit);
+  /* The browser and native flows: sessions, codes, refresh tokens. */
+  if (gw_authz_new(&a->authz, a->cfg) != GW_OK) {
+    snprintf(err, errlen, "cannot start the browser flows");
+    return -1;
+  }
   GW_LOG(GW_LOG_INFO, "openid provider ready",
          "issuer=%s clients=%zu seeded=%zu es256_kid=%s rs256_kid=%s",
          a->cfg->oidc_issuer, gw_clients_count(a->clients), seeded,
@@ -145,6 +158,12 @@ static void housekeeping_cb(evutil_socket_t fd, short what, void *arg) {
   if (a->clients && rv == GW_OK) {
     /* mpkictl client add/remove take effect within a tick. */
     gw_clients_reload(a->clients, a->store);
+  }
+  if (a->signer) {
+    /* mpkictl gateway-key rotate: one stat() when nothing changed; the new
+     * key is published at once and signs after its lead (docs/tokens.md). */
+    char err[512];
+    (void)gw_signer_reload(a->signer, NULL, err, sizeof(err));
   }
   if (a->txn && rv == GW_OK && ++ticks % PURGE_EVERY_TICKS == 0) {
     long long now = (long long)time(NULL);
@@ -276,7 +295,7 @@ int main(int argc, char **argv) {
   if (gw_router_new(&router) != GW_OK ||
       gw_handlers_register(router) != GW_OK ||
       gw_operators_register(router) != GW_OK ||
-      gw_oidc_register(router) != GW_OK) {
+      gw_oidc_register(router) != GW_OK || gw_authz_register(router) != GW_OK) {
     fprintf(stderr, "mpkigw: cannot build the route table\n");
     goto done;
   }
@@ -345,6 +364,8 @@ done:
   /* The workers have stopped (joined): let the pool finish its jobs while
    * the loops they report to still exist, then free the loops. */
   p11_pool_del(a.pool);
+  gw_authz_del(a.authz);
+  gw_audit_del(a.audit);   /* drains the queue, signs the last checkpoint */
   gw_server_del(a.server); /* workers gone: their sign-ins were dropped */
   gw_router_del(router);
   gw_txn_engine_del(a.txn);

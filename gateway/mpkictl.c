@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "gw_audit.h"
 #include "gw_client.h"
 #include "gw_config.h"
 #include "gw_err.h"
@@ -366,6 +368,135 @@ static int cmd_gateway_key_init(ctl *c, int argc, char **argv) {
   if (created) {
     printf("  token PINs     %s (created, mode 0600)\n", c->cfg->pki_pin_file);
   }
+  return EX_DONE;
+}
+
+/* ---- gateway-key rotate, list -------------------------------------------- */
+
+static void print_gwkeys(const gw_pki_gwkeys *ks, long long now) {
+  char t1[32], t2[32], t3[32];
+
+  printf("%-5s  %-43s  %-10s  %-9s  %-20s  %-20s  %s\n", "ALG", "KID", "LABEL",
+         "STATE", "PUBLISHED", "SIGNS FROM", "RETIRES");
+  for (size_t i = 0; i < ks->n; i++) {
+    const gw_pki_gwkey *k = &ks->k[i];
+
+    printf("%-5s  %-43s  %-10s  %-9s  %-20s  %-20s  %s\n", k->alg, k->kid,
+           k->label, gw_pki_gwkey_state_name(gw_pki_gwkey_state_at(ks, i, now)),
+           fmt_time((time_t)k->publish_at, 0, t1, sizeof(t1)),
+           fmt_time((time_t)k->sign_from, 0, t2, sizeof(t2)),
+           k->retire_at ? fmt_time((time_t)k->retire_at, 0, t3, sizeof(t3))
+                        : "-");
+  }
+}
+
+static int cmd_gateway_key_rotate(ctl *c, int argc, char **argv) {
+  enum { O_ALG = 256, O_LEAD };
+  static const struct option opts[] = {
+      {"alg", required_argument, NULL, O_ALG},
+      {"publish-lead-s", required_argument, NULL, O_LEAD},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  gw_pki_rotate_opts o = {1, 1, 600, 0, 0};
+  gw_pki_gwkeys *after = NULL;
+  char err[1024], *end;
+  int opt, rv;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    if (opt == O_ALG) {
+      o.es256 = strcmp(optarg, "ES256") == 0 || strcmp(optarg, "both") == 0;
+      o.rs256 = strcmp(optarg, "RS256") == 0 || strcmp(optarg, "both") == 0;
+      if (!o.es256 && !o.rs256) {
+        fail(c, "--alg: ES256, RS256 or both, not '%s'", optarg);
+        return EX_USAGE;
+      }
+    } else if (opt == O_LEAD) {
+      errno = 0;
+      o.lead_s = strtoll(optarg, &end, 10);
+      if (errno || *end || end == optarg || o.lead_s < 0 ||
+          o.lead_s > 30LL * 86400) {
+        fail(c, "--publish-lead-s: 0 to 2592000 seconds, not '%s'", optarg);
+        return EX_USAGE;
+      }
+    } else if (opt == OPT_HELP) {
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    } else {
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (no_extra_args(c, argc, argv) != EX_DONE) {
+    return EX_USAGE;
+  }
+  rv = load_config(c);
+  if (rv == EX_DONE) {
+    rv = load_pins(c, 0, NULL);
+  }
+  if (rv == EX_DONE) {
+    rv = open_module(c);
+  }
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  /* The old key verifies until the last token it signed has expired. */
+  o.keep_s = (c->cfg->oidc_access_ttl_s > c->cfg->oidc_id_ttl_s
+                  ? c->cfg->oidc_access_ttl_s
+                  : c->cfg->oidc_id_ttl_s) +
+             60;
+  o.now = (long long)time(NULL);
+  if (o.lead_s < 600) {
+    fprintf(stderr,
+            "mpkictl: %s: warning: --publish-lead-s %lld is under 600: "
+            "clients that cached the JWKS (10 min) may refuse the new "
+            "key's tokens\n",
+            c->cmd, o.lead_s);
+  }
+  after = malloc(sizeof(*after));
+  if (!after) {
+    fail(c, "out of memory");
+    return EX_FAIL;
+  }
+  if (gw_pki_gateway_keys_rotate(c->cfg, c->m, &c->pins, &o, after, err,
+                                 sizeof(err)) != GW_OK) {
+    fail(c, "%s", err);
+    free(after);
+    return EX_FAIL;
+  }
+  printf("gateway keys rotated on token \"%s\": the new keys are published "
+         "now and sign from %lld s on (%s/kids)\n",
+         c->cfg->gwkeys_token, o.lead_s, c->cfg->gwkeys_dir);
+  print_gwkeys(after, o.now);
+  free(after);
+  return EX_DONE;
+}
+
+static int cmd_gateway_key_list(ctl *c, int argc, char **argv) {
+  gw_pki_gwkeys *ks;
+  char err[1024];
+  int rv;
+
+  rv = no_options(c, argc, argv);
+  if (rv >= 0) {
+    return rv;
+  }
+  rv = load_config(c);
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  ks = malloc(sizeof(*ks));
+  if (!ks) {
+    fail(c, "out of memory");
+    return EX_FAIL;
+  }
+  if (gw_pki_gwkeys_read(c->cfg->gwkeys_dir, ks, err, sizeof(err)) != GW_OK) {
+    fail(c, "%s", err);
+    free(ks);
+    return EX_FAIL;
+  }
+  print_gwkeys(ks, (long long)time(NULL));
+  free(ks);
   return EX_DONE;
 }
 
@@ -1766,6 +1897,192 @@ static int cmd_client_remove(ctl *c, int argc, char **argv) {
   return EX_DONE;
 }
 
+/* ---- audit verify, audit tail ------------------------------------------ */
+
+/* Parses a positive integer option value up to |max|. */
+static int opt_count(ctl *c, const char *opt, const char *arg, long long max,
+                     long long *out) {
+  char *end;
+  long long v;
+
+  errno = 0;
+  v = strtoll(arg, &end, 10);
+  if (errno || end == arg || *end || v < 1 || v > max) {
+    fail(c, "%s: \"%s\" is not a number from 1 to %lld", opt, arg, max);
+    return EX_USAGE;
+  }
+  *out = v;
+  return EX_DONE;
+}
+
+/* The audit commands only read: they refuse a store that does not exist
+ * rather than create an empty one. */
+static int open_audit_store(ctl *c) {
+  int rv = load_config(c);
+
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  if (access(c->cfg->store_path, R_OK) != 0) {
+    fail(c, "cannot read the store %s: %s", c->cfg->store_path,
+         strerror(errno));
+    return EX_FAIL;
+  }
+  return open_store(c);
+}
+
+static int cmd_audit_verify(ctl *c, int argc, char **argv) {
+  enum { O_FROM = 256 };
+  static const struct option opts[] = {
+      {"from", required_argument, NULL, O_FROM},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  gw_audit_report rep;
+  long long from = 1;
+  int opt, rv;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    if (opt == O_FROM) {
+      if (opt_count(c, "--from", optarg, LLONG_MAX, &from) != EX_DONE) {
+        return EX_USAGE;
+      }
+    } else if (opt == OPT_HELP) {
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    } else {
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (no_extra_args(c, argc, argv) != EX_DONE) {
+    return EX_USAGE;
+  }
+  rv = open_audit_store(c);
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  rv = gw_audit_verify(c->store, c->cfg->gwkeys_dir, from, &rep);
+  if (rv != GW_OK) {
+    printf("audit: %s\n", rep.reason);
+    return EX_FAIL;
+  }
+  printf("audit: %lld rows, %lld checkpoints, chain intact\n", rep.rows,
+         rep.checkpoints);
+  if (rep.last_seq > rep.last_checkpoint) {
+    printf("audit: rows %lld..%lld are after the last checkpoint: not signed "
+           "yet\n",
+           rep.last_checkpoint >= rep.first_seq ? rep.last_checkpoint + 1
+                                                : rep.first_seq,
+           rep.last_seq);
+  }
+  return EX_DONE;
+}
+
+/* "2025-11-27T21:05:00.123Z" */
+static const char *fmt_time_ms(long long ms, char *buf, size_t cap) {
+  char s[32];
+
+  fmt_time((time_t)(ms / 1000), 0, s, sizeof(s));
+  snprintf(buf, cap, "%.19s.%03lldZ", s, ms % 1000);
+  return buf;
+}
+
+typedef struct tail_state {
+  json_t *json; /* NULL: print lines */
+  size_t n;
+} tail_state;
+
+static int tail_row(const gw_store_audit_row *r, void *arg) {
+  tail_state *st = arg;
+  char when[40];
+  json_t *o, *data;
+
+  fmt_time_ms(r->ts, when, sizeof(when));
+  st->n++;
+  if (!st->json) {
+    printf("%-8lld %s  %-16s %-24s %s\n", r->seq, when, r->kind,
+           r->subject[0] ? r->subject : "-", r->data);
+    return GW_OK;
+  }
+  /* data as stored when it is not JSON: the row was changed by hand. */
+  data = json_loads(r->data, 0, NULL);
+  o = json_pack("{s:I, s:s, s:s, s:s, s:o}", "seq", (json_int_t)r->seq, "ts",
+                when, "kind", r->kind, "subject", r->subject, "data",
+                data ? data : json_string(r->data));
+  if (!o || json_array_append_new(st->json, o) != 0) {
+    return GW_ERR_NOMEM;
+  }
+  return GW_OK;
+}
+
+static int cmd_audit_tail(ctl *c, int argc, char **argv) {
+  enum { O_JSON = 256 };
+  static const struct option opts[] = {{"json", no_argument, NULL, O_JSON},
+                                       {"help", no_argument, NULL, OPT_HELP},
+                                       {NULL, 0, NULL, 0}};
+  unsigned char hash[32];
+  tail_state st = {NULL, 0};
+  long long n = 20, last = 0;
+  int opt, rv, json = 0;
+  char *text;
+
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+hn:", opts, NULL)) != -1) {
+    if (opt == 'n') {
+      if (opt_count(c, "-n", optarg, 100000, &n) != EX_DONE) {
+        return EX_USAGE;
+      }
+    } else if (opt == O_JSON) {
+      json = 1;
+    } else if (opt == OPT_HELP) {
+      command_help(find_command(c->cmd), stdout);
+      return EX_DONE;
+    } else {
+      return bad_option(c, argv, optopt);
+    }
+  }
+  if (no_extra_args(c, argc, argv) != EX_DONE) {
+    return EX_USAGE;
+  }
+  rv = open_audit_store(c);
+  if (rv != EX_DONE) {
+    return rv;
+  }
+  rv = gw_store_audit_last(c->store, &last, hash);
+  if (rv != GW_OK && rv != GW_ERR_NOT_FOUND) {
+    fail(c, "store: %s", gw_store_errmsg(c->store));
+    return EX_FAIL;
+  }
+  if (json && !(st.json = json_array())) {
+    fail(c, "out of memory");
+    return EX_FAIL;
+  }
+  if (last > 0) {
+    rv = gw_store_audit_list(c->store, last - n + 1, tail_row, &st);
+  }
+  if (last > 0 && rv != GW_OK) {
+    fail(c, "store: %s",
+         rv == GW_ERR_NOMEM ? "out of memory" : gw_store_errmsg(c->store));
+    json_decref(st.json);
+    return EX_FAIL;
+  }
+  if (json) {
+    text = json_dumps(st.json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(st.json);
+    if (!text) {
+      fail(c, "out of memory");
+      return EX_FAIL;
+    }
+    printf("%s\n", text);
+    free(text);
+  } else if (st.n == 0) {
+    printf("the audit log is empty\n");
+  }
+  return EX_DONE;
+}
+
 /* ---- the command table -------------------------------------------------- */
 
 static int cmd_help(ctl *c, int argc, char **argv);
@@ -1908,6 +2225,35 @@ static const command commands[] = {
      "gateway_keys.dir (es256.pem, rs256.pem, kids) for the JWKS. Refuses "
      "to run\n"
      "twice.\n"},
+    {"gateway-key rotate", cmd_gateway_key_rotate,
+     "[--alg ES256|RS256|both] [--publish-lead-s N]",
+     "add new token-signing keys; retire the old ones safely",
+     "Generates a new key per algorithm on gateway_keys.token (labels "
+     "es256-N,\n"
+     "rs256-N), writes its public key (LABEL.pem) and adds it to\n"
+     "gateway_keys.dir/kids: in the JWKS at once, signing from N seconds "
+     "on. The\n"
+     "older keys of the algorithm stay in the JWKS until the new one signs, "
+     "plus\n"
+     "the longest token lifetime (oidc.access_token_ttl_s, "
+     "oidc.id_token_ttl_s)\n"
+     "plus 60 s. Keys retired already leave the list (and their PEM files "
+     "go;\n"
+     "they stay on the token). The running gateway reloads the list within "
+     "a\n"
+     "housekeeping tick.\n"
+     "\n"
+     "  --alg ALG            ES256, RS256 or both (default both)\n"
+     "  --publish-lead-s N   seconds between publishing and signing "
+     "(default 600:\n"
+     "                       clients cache the JWKS for 10 minutes)\n"},
+    {"gateway-key list", cmd_gateway_key_list, "",
+     "list the gateway's signing keys and their states",
+     "Prints every key of gateway_keys.dir/kids: algorithm, kid, label on "
+     "the\n"
+     "token, state (pending, published, signing, retiring, retired) and "
+     "when it\n"
+     "is published, signs and retires (UTC). Touches no token.\n"},
     {"client add", cmd_client_add,
      "--id ID [--name TEXT] [--secret S] [--auth basic,post]\n"
      "           [--grant ciba,authorization_code,refresh_token] [--scope "
@@ -1979,6 +2325,28 @@ static const command commands[] = {
      "mpkigw next starts: remove it there too.\n"
      "\n"
      "  --id ID   the client\n"},
+    {"audit verify", cmd_audit_verify, "[--from SEQ]",
+     "check the audit log's hash chain and signed checkpoints",
+     "Recomputes the hash of every row of the audit log from the first one "
+     "(or from\n"
+     "row SEQ, trusting its link to the row before) and checks every "
+     "checkpoint: its\n"
+     "ES256 signature, with the public keys (*.pem) in gateway_keys.dir, and "
+     "that it\n"
+     "signs the recomputed hash of its row. Names the first broken row or\n"
+     "checkpoint. Rows after the last checkpoint are reported as not signed "
+     "yet.\n"
+     "Reads only. Exit status 1 when the log was changed.\n"
+     "\n"
+     "  --from SEQ   start at row SEQ\n"},
+    {"audit tail", cmd_audit_tail, "[-n N] [--json]",
+     "print the last events of the audit log",
+     "Prints the last N rows of the audit log (default 20): sequence "
+     "number, time\n"
+     "(UTC, ms), kind, subject and data.\n"
+     "\n"
+     "  -n N     how many rows (1 to 100000)\n"
+     "  --json   a JSON array of {seq, ts, kind, subject, data}\n"},
     {"help", cmd_help, "[COMMAND]", "help for a command", ""},
 };
 

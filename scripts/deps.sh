@@ -7,7 +7,7 @@ packages=(
   # build
   gcc make pkg-config
   libssl-dev libnghttp2-dev libevent-dev libjansson-dev
-  libhttp-parser-dev libconfig-dev libsqlite3-dev
+  libhttp-parser-dev libconfig-dev libsqlite3-dev sqlite3
   # PKCS#11: libp11 over a real module (SoftHSM 2), pkcs11-tool for checks
   libp11-dev libp11-kit-dev softhsm2 opensc
   # openssl's PKCS#11 engine: tests forge a stale CRL with the CA's token key
@@ -20,6 +20,9 @@ packages=(
   libcurl4-openssl-dev curl nghttp2-client nghttp2-server python3 python3-h2
   # interop tests: real OpenID Connect relying-party libraries (tests/interop)
   nodejs npm
+  # end-to-end test: headless Chromium driven by playwright-core (tests/e2e);
+  # Noto Sans/Naskh Arabic for the Arabic login page and its screenshots
+  chromium fonts-noto-core
 )
 
 # REFERENCE §4: the HTTP/2 flood fixes are in Debian's 1.52.0-1+deb12u3

@@ -163,9 +163,11 @@ clients = (
     name = "Demo RP";
     secret = "demo-rp-secret";
     auth_methods = ["client_secret_basic", "client_secret_post"];
-    grant_types = ["urn:openid:params:grant-type:ciba"];
+    grant_types = ["urn:openid:params:grant-type:ciba", "authorization_code",
+                   "refresh_token"];
     scopes = ["openid", "profile", "licensing"];
     resources = ["https://127.0.0.1:$gw_port/licensing"];
+    redirect_uris = ["http://127.0.0.1:9300/callback"];
     ciba_mode = "poll";
     id_token_alg = "ES256"; },
   { client_id = "licensing-portal";
@@ -189,4 +191,21 @@ clients = (
 CONF
   umask 022
   unset portal_secret rs_secret
+fi
+# A var/clients.conf from before issue 7: give demo-rp the browser flow
+# (the redirect URI and the authorization_code and refresh_token grants).
+if [ -s var/clients.conf ] && ! grep -q '9300/callback' var/clients.conf; then
+  echo "setup: adding the browser flow to demo-rp in var/clients.conf"
+  tmp=$(mktemp var/clients.conf.XXXXXX)
+  awk '
+    /client_id = "demo-rp"/ { in_rp = 1 }
+    in_rp && /grant_types = \[/ && !done_g {
+      sub(/\]/, ", \"authorization_code\", \"refresh_token\"]"); done_g = 1 }
+    in_rp && /redirect_uris/ { has_ru = 1 }
+    in_rp && /ciba_mode|id_token_alg/ && !done_r && !has_ru {
+      print "    redirect_uris = [\"http://127.0.0.1:9300/callback\"];"
+      done_r = 1 }
+    in_rp && /}/ { in_rp = 0 }
+    { print }
+  ' var/clients.conf >"$tmp" && chmod 600 "$tmp" && mv "$tmp" var/clients.conf
 fi

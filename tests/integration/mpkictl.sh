@@ -146,6 +146,20 @@ else
 fi
 ctl gateway-key init
 expect "gateway-key init twice is refused" 1 "exists already"
+ctl gateway-key list
+expect "gateway-key list: the two keys of init sign" 0 "$es_kid  es256       signing"
+ctl gateway-key rotate --alg ES256
+expect "gateway-key rotate --alg ES256" 0 "es256-1"
+ctl gateway-key list
+expect "the new key is published, not signing yet" 0 "es256-1     published"
+expect "the old key still signs" 0 "$es_kid  es256       signing"
+if [ -s "$D/keys/es256-1.pem" ] && grep -q "^ES256 .* es256 es256.pem 0 0 [0-9]" "$D/keys/kids"; then
+  ok "rotate wrote es256-1.pem and a retirement time for es256"
+else
+  not_ok "rotate wrote es256-1.pem and a retirement time for es256" "$(cat "$D/keys/kids")"
+fi
+ctl gateway-key rotate --alg HS256
+expect "gateway-key rotate --alg HS256 is refused" 2 "--alg"
 
 # ---- provisioning ---------------------------------------------------------
 

@@ -18,7 +18,7 @@
 #include "harness.h"
 
 /* The rows of config_keys[] in gw_config.c. */
-#define N_TABLE_KEYS 81
+#define N_TABLE_KEYS 93
 
 #define TLS_KEYS "tls: { certificate = \"c.pem\"; private_key = \"k.pem\"; };\n"
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -1296,7 +1297,7 @@ static void test_token_mismatch(void) {
     expect_new_fails(GW_ERR_CONFIG, "the RS256 kid is missing");
     snprintf(swapped, sizeof(swapped), "ES256 %s\nES256 %s\n", e, e);
     t_write_text(tpath("tok/keys/kids"), swapped);
-    expect_new_fails(GW_ERR_CONFIG, "kids:2: algorithm listed twice");
+    expect_new_fails(GW_ERR_CONFIG, "kids:2: kid listed twice");
     snprintf(swapped, sizeof(swapped), "ES256 %s x\nRS256 %s\n", e, r);
     t_write_text(tpath("tok/keys/kids"), swapped);
     expect_new_fails(GW_ERR_CONFIG, "kids:1:");
@@ -1413,6 +1414,270 @@ static void test_token_threads(void) {
   gw_signer_del(s);
 }
 
+/* ---- rotation --------------------------------------------------------------
+ */
+
+/* The kid in the header of |jwt| ("" when there is none). */
+static const char *jwt_kid(const char *jwt) {
+  static char kid[64];
+  json_t *h = jwt ? json_loads(part_text(jwt, 0), 0, NULL) : NULL;
+
+  snprintf(kid, sizeof(kid), "%s",
+           json_string_value(json_object_get(h, "kid"))
+               ? json_string_value(json_object_get(h, "kid"))
+               : "");
+  json_decref(h);
+  return kid;
+}
+
+/* How many keys of the JWKS of |s| have kid |kid| (with |kid| NULL: all). */
+static int jwks_count(const gw_signer *s, const char *kid) {
+  gw_buf b;
+  json_t *doc, *k;
+  size_t i;
+  int n = 0;
+
+  gw_buf_init(&b, 65536);
+  if (gw_signer_jwks(s, &b) != GW_OK) {
+    gw_buf_free(&b);
+    return -1;
+  }
+  doc = json_loads(gw_buf_cstr(&b), 0, NULL);
+  gw_buf_free(&b);
+  json_array_foreach(json_object_get(doc, "keys"), i, k) {
+    const char *v = json_string_value(json_object_get(k, "kid"));
+    n += !kid || (v && strcmp(v, kid) == 0);
+  }
+  json_decref(doc);
+  return n;
+}
+
+static void wait_until(long long t) {
+  while ((long long)time(NULL) < t) {
+    usleep(50 * 1000);
+  }
+}
+
+/* Threads that sign and verify while the main thread rotates and reloads:
+ * none may ever fail (a half-swapped set would show here). */
+typedef struct churn_job {
+  gw_signer *s;
+  volatile int *stop;
+  int failed, rounds;
+} churn_job;
+
+static void *churn_thread(void *arg) {
+  churn_job *j = arg;
+  json_t *c = sample_claims();
+
+  while (!*j->stop && !j->failed) {
+    gw_jws_alg alg = j->rounds % 8 == 0 ? GW_JWS_RS256 : GW_JWS_ES256;
+    gw_buf b, w;
+    json_t *got = NULL;
+
+    gw_buf_init(&b, JWT_MAX);
+    gw_buf_init(&w, 65536);
+    if (gw_jwt_sign(j->s, alg, "at+jwt", c, &b) != GW_OK ||
+        gw_jwt_verify(j->s, b.data, b.len, "at+jwt", &got, NULL) != GW_OK ||
+        gw_signer_jwks(j->s, &w) != GW_OK || !gw_signer_kid(j->s, alg)) {
+      j->failed = 1;
+    }
+    json_decref(got);
+    gw_buf_free(&b);
+    gw_buf_free(&w);
+    j->rounds++;
+  }
+  json_decref(c);
+  return NULL;
+}
+
+/* The whole life of a rotation on the token, with a lead of 3 s and a keep
+ * of 2 s: the new kids are published at once but the old ones sign; after
+ * the lead the new ones sign and the old tokens still verify; after the
+ * keep the old kids leave the JWKS and their tokens are refused. */
+static void test_token_rotate(void) {
+  gw_signer *s = NULL, *s2 = NULL;
+  gw_pki_pins pins;
+  gw_pki_gwkeys *after = calloc(1, sizeof(*after));
+  gw_pki_rotate_opts o = {1, 1, 3, 2, 0};
+  char err[512], old_es[64], old_rs[64], new_es[64] = "", new_rs[64] = "";
+  char old_tok_es[JWT_MAX + 1], old_tok_rs[JWT_MAX + 1];
+  long long sign_from = 0, retire_at = 0;
+  volatile int stop = 0;
+  churn_job jobs[2];
+  pthread_t th[2];
+  int changed = -1, rv;
+
+  T_ASSERT(after != NULL);
+  T_EQ_INT(gw_signer_new(&s, g_cfg, g_mod, err, sizeof(err)), GW_OK);
+  T_EQ_INT(gw_pki_pins_load(g_cfg->pki_pin_file, &pins, err, sizeof(err)),
+           GW_OK);
+  if (!s || !after) {
+    goto done;
+  }
+  snprintf(old_es, sizeof(old_es), "%s", gw_signer_kid(s, GW_JWS_ES256));
+  snprintf(old_rs, sizeof(old_rs), "%s", gw_signer_kid(s, GW_JWS_RS256));
+  snprintf(old_tok_es, sizeof(old_tok_es), "%s",
+           sign_sample(s, GW_JWS_ES256, "at+jwt"));
+  snprintf(old_tok_rs, sizeof(old_tok_rs), "%s",
+           sign_sample(s, GW_JWS_RS256, "at+jwt"));
+  /* Unchanged file: nothing to do. */
+  T_EQ_INT(gw_signer_reload(s, &changed, err, sizeof(err)), GW_OK);
+  T_EQ_INT(changed, 0);
+
+  for (int i = 0; i < 2; i++) {
+    jobs[i] = (churn_job){s, &stop, 0, 0};
+    pthread_create(&th[i], NULL, churn_thread, &jobs[i]);
+  }
+  rv = gw_pki_gateway_keys_rotate(g_cfg, g_mod, &pins, &o, after, err,
+                                  sizeof(err));
+  T_EQ_INT(rv, GW_OK);
+  if (rv != GW_OK) {
+    printf("#   %s\n", err);
+  }
+  for (size_t i = 0; rv == GW_OK && i < after->n; i++) {
+    if (strcmp(after->k[i].label, "es256-1") == 0) {
+      snprintf(new_es, sizeof(new_es), "%s", after->k[i].kid);
+      sign_from = after->k[i].sign_from;
+      T_EQ_STR(after->k[i].file, "es256-1.pem");
+    } else if (strcmp(after->k[i].label, "rs256-1") == 0) {
+      snprintf(new_rs, sizeof(new_rs), "%s", after->k[i].kid);
+    } else if (strcmp(after->k[i].label, "es256") == 0) {
+      retire_at = after->k[i].retire_at;
+    }
+  }
+  T_EQ_INT(after->n, 4);
+  T_ASSERT(new_es[0] && new_rs[0] && sign_from > 0);
+  T_EQ_INT(retire_at, sign_from + 2);
+  T_EQ_INT(gw_signer_reload(s, &changed, err, sizeof(err)), GW_OK);
+  T_EQ_INT(changed, 1);
+  stop = 1;
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    T_EQ_INT(jobs[i].failed, 0);
+  }
+  if (!new_es[0] || !sign_from) {
+    goto done;
+  }
+
+  /* Published at once, not signing yet. */
+  T_EQ_INT(jwks_count(s, NULL), 4);
+  T_EQ_INT(jwks_count(s, new_es), 1);
+  T_EQ_INT(jwks_count(s, new_rs), 1);
+  if ((long long)time(NULL) < sign_from) {
+    T_EQ_STR(gw_signer_kid(s, GW_JWS_ES256), old_es);
+    T_EQ_STR(jwt_kid(sign_sample(s, GW_JWS_ES256, "at+jwt")), old_es);
+    T_EQ_STR(jwt_kid(sign_sample(s, GW_JWS_RS256, "at+jwt")), old_rs);
+  } else {
+    printf("# the rotation took longer than its lead: not checked\n");
+  }
+  /* A token "signed" by the new key before its time would still verify:
+   * it is published. */
+  wait_until(sign_from);
+  T_EQ_STR(gw_signer_kid(s, GW_JWS_ES256), new_es);
+  T_EQ_STR(gw_signer_kid(s, GW_JWS_RS256), new_rs);
+  T_EQ_STR(jwt_kid(sign_sample(s, GW_JWS_ES256, "at+jwt")), new_es);
+  T_EQ_STR(jwt_kid(sign_sample(s, GW_JWS_RS256, "at+jwt")), new_rs);
+  T_EQ_INT(verify(s, sign_sample(s, GW_JWS_ES256, "at+jwt"), "at+jwt"), GW_OK);
+  /* The new key's token checks out with its PEM file and `openssl`. */
+  T_EQ_INT(openssl_cli_verify(sign_sample(s, GW_JWS_ES256, "at+jwt"),
+                              "tok/keys/es256-1.pem", 1),
+           0);
+  if ((long long)time(NULL) < retire_at) {
+    T_EQ_INT(verify(s, old_tok_es, "at+jwt"), GW_OK);
+    T_EQ_INT(verify(s, old_tok_rs, "at+jwt"), GW_OK);
+    T_EQ_INT(jwks_count(s, old_es), 1);
+  }
+  /* A signer opened now (a restart) agrees. */
+  T_EQ_INT(gw_signer_new(&s2, g_cfg, g_mod, err, sizeof(err)), GW_OK);
+  T_EQ_STR(gw_signer_kid(s2, GW_JWS_ES256), new_es);
+
+  wait_until(retire_at);
+  T_EQ_INT(verify(s, old_tok_es, "at+jwt"), GW_ERR_INVALID);
+  T_EQ_INT(verify(s, old_tok_rs, "at+jwt"), GW_ERR_INVALID);
+  T_EQ_INT(jwks_count(s, old_es), 0);
+  T_EQ_INT(jwks_count(s, old_rs), 0);
+  T_EQ_INT(jwks_count(s, NULL), 2);
+  T_EQ_INT(verify(s2, old_tok_es, "at+jwt"), GW_ERR_INVALID);
+  /* Retired keys are not even opened by a new signer. */
+  gw_signer_del(s2);
+  s2 = NULL;
+  T_EQ_INT(gw_signer_new(&s2, g_cfg, g_mod, err, sizeof(err)), GW_OK);
+  T_EQ_INT(jwks_count(s2, NULL), 2);
+
+done:
+  gw_pki_pins_wipe(&pins);
+  free(after);
+  gw_signer_del(s);
+  gw_signer_del(s2);
+}
+
+/* `mpkictl gateway-key rotate` in another process: the running signer
+ * picks it up at its next reload, without a restart. */
+static void test_token_reload_other_process(void) {
+  gw_signer *s = NULL;
+  char err[512], old_es[64], old_rs[64], new_es[64] = "";
+  char *kids;
+  int changed = -1;
+  long long t0;
+
+  T_EQ_INT(gw_signer_new(&s, g_cfg, g_mod, err, sizeof(err)), GW_OK);
+  if (!s) {
+    printf("#   %s\n", err);
+    return;
+  }
+  snprintf(old_es, sizeof(old_es), "%s", gw_signer_kid(s, GW_JWS_ES256));
+  snprintf(old_rs, sizeof(old_rs), "%s", gw_signer_kid(s, GW_JWS_RS256));
+  t0 = (long long)time(NULL);
+  T_EQ_INT(t_mpkictl(tpath("tok"), build, 120,
+                     "gateway-key rotate --alg ES256 --publish-lead-s 2"),
+           0);
+  /* The retired es256 and rs256 left the list, es256-2 came in. */
+  kids = read_file(tpath("tok/keys/kids"));
+  T_ASSERT(strstr(kids, " es256-2 es256-2.pem ") != NULL);
+  T_ASSERT(strstr(kids, " es256 ") == NULL && strstr(kids, " rs256 ") == NULL);
+  T_ASSERT(access(tpath("tok/keys/es256.pem"), F_OK) != 0);
+  {
+    const char *p = strstr(kids, "ES256 ");
+    while (p && strstr(p + 1, "ES256 ")) {
+      p = strstr(p + 1, "ES256 ");
+    }
+    if (p) {
+      sscanf(p, "ES256 %63s", new_es);
+    }
+  }
+  T_EQ_INT(jwks_count(s, new_es), 0); /* not before the reload */
+  T_EQ_INT(gw_signer_reload(s, &changed, err, sizeof(err)), GW_OK);
+  T_EQ_INT(changed, 1);
+  T_EQ_INT(jwks_count(s, new_es), 1);
+  if ((long long)time(NULL) < t0 + 2) {
+    T_EQ_STR(gw_signer_kid(s, GW_JWS_ES256), old_es);
+  }
+  wait_until(t0 + 3);
+  T_EQ_STR(gw_signer_kid(s, GW_JWS_ES256), new_es);
+  T_EQ_STR(jwt_kid(sign_sample(s, GW_JWS_ES256, "at+jwt")), new_es);
+  T_EQ_INT(verify(s, sign_sample(s, GW_JWS_ES256, "at+jwt"), "at+jwt"), GW_OK);
+  /* RS256 was not rotated. */
+  T_EQ_STR(gw_signer_kid(s, GW_JWS_RS256), old_rs);
+  /* A list that does not load keeps the keys, and is not retried until it
+   * changes. */
+  {
+    char saved[8192];
+    snprintf(saved, sizeof(saved), "%s", kids);
+    t_write_text(tpath("tok/keys/kids"), "ES256 nonsense\n");
+    gw_log_min_level = GW_LOG_ERROR + 1; /* the expected error line */
+    T_EQ_INT(gw_signer_reload(s, &changed, err, sizeof(err)), GW_ERR_CONFIG);
+    gw_log_min_level = GW_LOG_ERROR;
+    T_EQ_INT(changed, 0);
+    T_EQ_INT(gw_signer_reload(s, &changed, err, sizeof(err)), GW_OK);
+    T_EQ_STR(gw_signer_kid(s, GW_JWS_ES256), new_es);
+    t_write_text(tpath("tok/keys/kids"), saved);
+    T_EQ_INT(gw_signer_reload(s, &changed, err, sizeof(err)), GW_OK);
+    T_EQ_STR(gw_signer_kid(s, GW_JWS_ES256), new_es);
+  }
+  gw_signer_del(s);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static int soft_setup(void) {
@@ -1472,6 +1737,9 @@ int main(void) {
     T_RUN(test_token_signer);
     T_RUN(test_token_mismatch);
     T_RUN(test_token_threads);
+    /* Last: they rotate the keys away from the two-line kids file. */
+    T_RUN(test_token_rotate);
+    T_RUN(test_token_reload_other_process);
   }
   gw_signer_del(g_soft);
   p11_module_del(g_mod);

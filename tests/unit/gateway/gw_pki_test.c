@@ -498,6 +498,124 @@ static void test_serial_hex(void) {
 /* A fixed vector made with the openssl command line:
  * openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary |
  * base64 | tr '+/' '-_' | tr -d '=' */
+/* |tmpl| with the first "@" replaced by |k1|, the second by |k2|, and
+ * "@3" by |k2| cut by one character. */
+static void fill_kids(char *out, size_t cap, const char *tmpl, const char *k1,
+                      const char *k2) {
+  size_t o = 0;
+  int n = 0;
+
+  for (const char *p = tmpl; *p && o + 50 < cap; p++) {
+    if (*p != '@') {
+      out[o++] = *p;
+      continue;
+    }
+    if (p[1] == '3') {
+      memcpy(out + o, k2, strlen(k2) - 1);
+      o += strlen(k2) - 1;
+      p++;
+    } else {
+      const char *k = n++ == 0 ? k1 : k2;
+      memcpy(out + o, k, strlen(k));
+      o += strlen(k);
+    }
+  }
+  out[o] = '\0';
+}
+
+/* The key list: the two-line file of `gateway-key init`, the full form
+ * of `gateway-key rotate`, refusals, and the states over time. */
+static void test_gwkeys_parse_states(void) {
+  static const char K1[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  static const char K2[] = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+  static const char K3[] = "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC-";
+  static const char K4[] = "DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD_";
+  gw_pki_gwkeys *ks = calloc(1, sizeof(*ks));
+  char text[2048], err[256];
+
+  T_ASSERT(ks != NULL);
+  if (!ks) {
+    return;
+  }
+  /* Old format: two current keys with the historical names. */
+  snprintf(text, sizeof(text), "# kids\n\nES256 %s\nRS256 %s", K1, K2);
+  T_EQ_INT(gw_pki_gwkeys_parse(text, "kids", ks, err, sizeof(err)), GW_OK);
+  T_EQ_INT(ks->n, 2);
+  T_EQ_STR(ks->k[0].label, "es256");
+  T_EQ_STR(ks->k[0].file, "es256.pem");
+  T_EQ_STR(ks->k[1].label, "rs256");
+  T_EQ_STR(ks->k[1].file, "rs256.pem");
+  T_EQ_INT(ks->k[0].publish_at + ks->k[0].sign_from + ks->k[0].retire_at, 0);
+  T_EQ_INT(gw_pki_gwkey_state_at(ks, 0, 1000), GW_PKI_GWKEY_SIGNING);
+  T_EQ_INT(gw_pki_gwkey_current(ks, "RS256", 1000), 1);
+
+  /* After a rotation at t=1000 with a lead of 600 and a keep of 360. */
+  snprintf(text, sizeof(text),
+           "ES256 %s\n"
+           "RS256 %s rs256 rs256.pem\n"
+           "ES256 %s es256-1 es256-1.pem 1000 1600 -\n"
+           "RS256 %s rs256-1 rs256-1.pem 1000 1600 -\n",
+           K1, K2, K3, K4);
+  /* (the two old keys get their retirement written out) */
+  {
+    char full[2048];
+    snprintf(full, sizeof(full),
+             "ES256 %s es256 es256.pem 0 0 1960\n"
+             "RS256 %s rs256 rs256.pem 0 0 1960 # comment\n%s",
+             K1, K2, strchr(strchr(text, '\n') + 1, '\n') + 1);
+    T_EQ_INT(gw_pki_gwkeys_parse(full, "kids", ks, err, sizeof(err)), GW_OK);
+  }
+  T_EQ_INT(ks->n, 4);
+  T_EQ_INT(ks->k[0].retire_at, 1960);
+  T_EQ_INT(ks->k[2].sign_from, 1600);
+  T_EQ_INT(ks->k[2].retire_at, 0);
+  /* before the lead: the old key signs, the new one is published */
+  T_EQ_INT(gw_pki_gwkey_state_at(ks, 0, 1200), GW_PKI_GWKEY_SIGNING);
+  T_EQ_INT(gw_pki_gwkey_state_at(ks, 2, 1200), GW_PKI_GWKEY_PUBLISHED);
+  T_EQ_INT(gw_pki_gwkey_state_at(ks, 2, 999), GW_PKI_GWKEY_PENDING);
+  T_EQ_INT(gw_pki_gwkey_current(ks, "ES256", 1599), 0);
+  /* after: the new one signs, the old one is retiring, then retired */
+  T_EQ_INT(gw_pki_gwkey_current(ks, "ES256", 1600), 2);
+  T_EQ_INT(gw_pki_gwkey_state_at(ks, 0, 1600), GW_PKI_GWKEY_RETIRING);
+  T_EQ_INT(gw_pki_gwkey_state_at(ks, 0, 1959), GW_PKI_GWKEY_RETIRING);
+  T_EQ_INT(gw_pki_gwkey_state_at(ks, 0, 1960), GW_PKI_GWKEY_RETIRED);
+  T_EQ_INT(gw_pki_gwkey_state_at(ks, 3, 1960), GW_PKI_GWKEY_SIGNING);
+  T_EQ_STR(gw_pki_gwkey_state_name(GW_PKI_GWKEY_RETIRING), "retiring");
+
+  /* Refusals, each naming the line. */
+  {
+    static const struct {
+      const char *fmt, *needle;
+    } bad[] = {
+        {"ES256 @ x\nRS256 @\n", "kids:1: expected"},
+        {"HS256 @\nRS256 @\n", "kids:1: unknown algorithm"},
+        {"ES256 @\nES256 @ es256-1 es256-1.pem\n", "the RS256 kid is missing"},
+        {"ES256 @\nES256 @\n", "kids:2: label listed twice"},
+        {"ES256 @\nRS256 @3\n", "kids:2: the kid is not 43"},
+        {"ES256 @ ../x es256.pem\nRS256 @\n", "kids:1: a label"},
+        {"ES256 @ es256 a/b.pem\nRS256 @\n", "kids:1: a label"},
+        {"ES256 @ es256 es256.pem 10 5 -\nRS256 @\n", "before PUBLISH_AT"},
+        {"ES256 @ es256 es256.pem 1 2 x\nRS256 @\n", "Unix seconds"},
+        {"ES256 @ es256 es256.pem -1 2 -\nRS256 @\n", "Unix seconds"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+      fill_kids(text, sizeof(text), bad[i].fmt, K1, K2);
+      err[0] = '\0';
+      T_EQ_INT(gw_pki_gwkeys_parse(text, "kids", ks, err, sizeof(err)),
+               GW_ERR_CONFIG);
+      if (!strstr(err, bad[i].needle)) {
+        printf("#   case %zu: \"%s\" lacks \"%s\"\n", i, err, bad[i].needle);
+        T_ASSERT(0);
+      }
+    }
+    snprintf(text, sizeof(text), "ES256 %s\nRS256 %s\nES256 %s\n", K1, K2, K1);
+    T_EQ_INT(gw_pki_gwkeys_parse(text, "kids", ks, err, sizeof(err)),
+             GW_ERR_CONFIG);
+    T_ASSERT(strstr(err, "kids:3: kid listed twice") != NULL);
+  }
+  free(ks);
+}
+
 static void test_kid(void) {
   static const char pem[] =
       "-----BEGIN PUBLIC KEY-----\n"
@@ -1018,6 +1136,7 @@ int main(void) {
   T_RUN(test_crl);
   T_RUN(test_serial_hex);
   T_RUN(test_kid);
+  T_RUN(test_gwkeys_parse_states);
   T_RUN(test_reasons);
   T_RUN(test_index_revoke);
   T_RUN(test_ca_open_missing);

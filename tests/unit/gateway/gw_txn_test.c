@@ -20,6 +20,7 @@
 
 #include "gw_config.h"
 #include "gw_err.h"
+#include "gw_limits.h"
 #include "gw_log.h"
 #include "harness.h"
 #include "mss_soap.h"
@@ -368,6 +369,26 @@ static void t_watch_cancel(void) {
   env_down(&v);
 }
 
+/* Abuse limits: one pending sign-in per phone; a refusal releases it. */
+static void t_limits(void) {
+  gw_txn_info i, j, o;
+  env v;
+
+  T_ASSERT(env_up(&v) == 0);
+  T_EQ_INT(begin(&v, "tel:+96899000003", NULL, 0, &i), GW_TXN_BEGIN_OK);
+  memset(&j, 0, sizeof(j));
+  T_EQ_INT(begin(&v, "tel:+96899000003", NULL, 0, &j), GW_TXN_BEGIN_LIMITED);
+  T_EQ_INT(j.limit, GW_LIMIT_PENDING);
+  /* the same person by civil number is the same phone */
+  T_EQ_INT(begin(&v, "10000003", NULL, 0, &j), GW_TXN_BEGIN_LIMITED);
+  T_EQ_INT(gw_txn_cancel(v.e, i.id), GW_OK);
+  T_EQ_INT(wait_end(&v, i.auth_req_id, 3000, &o), GW_TXN_FAILED);
+  T_EQ_INT(begin(&v, "tel:+96899000003", NULL, 0, &j), GW_TXN_BEGIN_OK);
+  /* another phone is not affected */
+  T_EQ_INT(begin(&v, "tel:+96899000001", NULL, 0, &i), GW_TXN_BEGIN_OK);
+  env_down(&v);
+}
+
 /* CIBA ping: a scripted client endpoint answers 503 once, then 204. */
 static int pings;
 static char ping_auth[1100], ping_body[256];
@@ -457,5 +478,6 @@ int main(void) {
   T_RUN_CHILD(t_civil_last_signed);
   T_RUN_CHILD(t_watch_cancel);
   T_RUN_CHILD(t_ping);
+  T_RUN_CHILD(t_limits);
   return T_DONE();
 }
