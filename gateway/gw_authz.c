@@ -23,6 +23,7 @@
 #include "gw_err.h"
 #include "gw_http.h"
 #include "gw_jose.h"
+#include "gw_limits.h"
 #include "gw_log.h"
 #include "gw_oidc.h"
 #include "gw_session.h"
@@ -751,8 +752,27 @@ static void auth_start(gw_exch *x, caller *c, const json_t *body) {
   st.resource = c->native ? "" : c->s.req.resource;
   st.acr = GW_OIDC_ACR;
   st.lang = lang ? json_string_value(lang) : (c->native ? NULL : c->s.req.lang);
+  /* Abuse limits (gw_limits.h): the person's browser or app is the
+   * source; starts per address, (phone, source), (phone, client), one
+   * pending sign-in per phone. */
+  st.source_ip = gw_exch_req(x)->client_ip;
   memset(&info, 0, sizeof(info));
   br = gw_txn_begin(c->app->txn, gw_exch_base(x), &st, &info, &why);
+  if (br == GW_TXN_BEGIN_LIMITED) {
+    char ra[16];
+    if (info.limit == GW_LIMIT_PENDING) {
+      api_error(x, 409, "signin_pending",
+                "a sign-in is already waiting on this phone: answer or "
+                "cancel it first");
+      return;
+    }
+    snprintf(ra, sizeof(ra), "%d",
+             info.retry_after_s > 0 ? info.retry_after_s : 1);
+    gw_resp_header(x, "retry-after", ra);
+    api_error(x, 429, "rate_limited",
+              "too many sign-ins: try again later (Retry-After)");
+    return;
+  }
   memset(&h, 0, sizeof(h));
   if (gw_session_random_id(h.id, sizeof(h.id)) != GW_OK) {
     api_error(x, 500, "internal_error", "no random bytes");

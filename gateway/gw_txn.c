@@ -990,7 +990,7 @@ gw_txn_begin_result gw_txn_begin(gw_txn_engine *e, struct event_base *base,
   op_sign_req sr;
   gw_txn_begin_result br;
   txn *t = NULL;
-  int expiry, rv;
+  int expiry, rv, source_counted = 0;
   const char *lang = req->lang ? req->lang : e->cfg->oidc_display_lang;
 
   *why = "";
@@ -1009,6 +1009,22 @@ gw_txn_begin_result gw_txn_begin(gw_txn_engine *e, struct event_base *base,
     br = GW_TXN_BEGIN_INTERNAL;
     goto fail;
   }
+  /* The caller's address counts before the number is looked at, so that
+   * unknown and registered numbers cost the same start. */
+  if (e->limits && req->source_ip && req->source_ip[0] &&
+      !req->source_counted) {
+    int retry = 0;
+    gw_limit_result lr =
+        gw_limits_source_check(e->limits, req->source_ip, now_ms(), &retry);
+    if (lr != GW_LIMIT_OK) {
+      info->limit = (int)lr;
+      info->retry_after_s = retry;
+      *why = gw_limit_result_message(lr);
+      br = GW_TXN_BEGIN_LIMITED;
+      goto fail;
+    }
+    source_counted = 1;
+  }
   br = resolve(e, tl, req->login_hint, sub, &a, why);
   if (br != GW_TXN_BEGIN_OK) {
     goto fail;
@@ -1023,8 +1039,8 @@ gw_txn_begin_result gw_txn_begin(gw_txn_engine *e, struct event_base *base,
     int retry = 0;
     gw_limit_result lr = gw_limits_begin_ex(
         e->limits, sub->msisdn, req->source_ip, req->client_id,
-        req->source_counted ? GW_LIMITS_SOURCE_COUNTED : 0u, now_ms(), &retry,
-        &t->limit_ticket);
+        req->source_counted || source_counted ? GW_LIMITS_SOURCE_COUNTED : 0u,
+        now_ms(), &retry, &t->limit_ticket);
     if (lr != GW_LIMIT_OK) {
       info->limit = (int)lr;
       info->retry_after_s = retry;

@@ -681,6 +681,42 @@ static void t_cancel_unknown(void) {
   env_down(&e);
 }
 
+/* Push flooding one phone from the login page: a second start while one
+ * waits is refused (409); starts from one address are capped (429 with
+ * Retry-After) — and an unknown number costs the same start. */
+static void t_flood(void) {
+  env e;
+  page p, q;
+  t_resp r;
+  char id[64];
+  int n429 = 0;
+
+  T_ASSERT(env_up(&e) == 0);
+  T_ASSERT(open_page(&e, &p, NULL) == 0);
+  T_ASSERT(open_page(&e, &q, NULL) == 0); /* a stranger's browser */
+  T_ASSERT(
+      start_auth(&e, &p, "{\"msisdn\":\"+96899000003\"}", id, sizeof(id)) == 0);
+  page_req(&r, &e, &q, "POST", "/api/v1/auth", "{\"msisdn\":\"+96899000003\"}",
+           1);
+  T_EQ_INT(r.status, 409); /* one waiting sign-in per phone */
+  T_ASSERT(r.json && strcmp(jstr(r.json, "error"), "signin_pending") == 0);
+  t_resp_free(&r);
+  for (int i = 0; i < 40 && n429 == 0; i++) {
+    page_req(&r, &e, &q, "POST", "/api/v1/auth",
+             "{\"msisdn\":\"+96899009999\"}", 1);
+    if (r.status == 429) {
+      n429++;
+      T_ASSERT(t_resp_hdr(&r, "retry-after") != NULL);
+    } else if (r.status != 200) {
+      printf("#   start %d: %ld %.200s\n", i, r.status, r.body);
+      T_ASSERT(0);
+    }
+    t_resp_free(&r);
+  }
+  T_EQ_INT(n429, 1); /* the address: 30 starts a minute by default */
+  env_down(&e);
+}
+
 /* RP-initiated logout: with and without a registered URI. */
 static void t_logout(void) {
   env e;
@@ -772,7 +808,10 @@ static void t_native(void) {
   t_resp_free(&r);
   snprintf(path, sizeof(path), "/api/v1/auth/%s?timeout_ms=20000", id);
   req(&r, &e, "GET", path, NULL, NULL, h);
-  if (r.status == 200 && strcmp(jstr(r.json, "state"), "RUNNING") == 0) {
+  /* each long poll wakes at a change: sent, signed, verified */
+  for (int i = 0; i < 6 && r.status == 200 && jstr(r.json, "state") &&
+                  strcmp(jstr(r.json, "state"), "RUNNING") == 0;
+       i++) {
     t_resp_free(&r);
     req(&r, &e, "GET", path, NULL, NULL, h);
   }
@@ -837,6 +876,7 @@ int main(void) {
   T_RUN_CHILD(t_api_binding);
   T_RUN_CHILD(t_cancel_unknown);
   T_RUN_CHILD(t_logout);
+  T_RUN_CHILD(t_flood);
   T_RUN_CHILD(t_native);
   free(es_pem);
   free(rs_pem);
