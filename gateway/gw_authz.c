@@ -23,6 +23,7 @@
 #include "gw_err.h"
 #include "gw_http.h"
 #include "gw_jose.h"
+#include "gw_audit.h"
 #include "gw_limits.h"
 #include "gw_log.h"
 #include "gw_oidc.h"
@@ -70,6 +71,7 @@ typedef struct auth_ent {
 
 struct gw_authz {
   gw_sessions *sessions;
+  gw_audit *audit;    /* NULL: none */
   pthread_mutex_t mu; /* codes, auths */
   code_ent *codes;
   size_t ncodes;
@@ -108,6 +110,12 @@ int gw_authz_new(gw_authz **out, const gw_config *cfg) {
   a->idle_s = cfg->oidc_session_idle_s;
   *out = a;
   return GW_OK;
+}
+
+void gw_authz_set_audit(gw_authz *a, gw_audit *audit) {
+  if (a) {
+    a->audit = audit;
+  }
 }
 
 void gw_authz_del(gw_authz *a) {
@@ -1095,6 +1103,9 @@ static void finish_done(void *arg) {
                                  j->app->cfg->oidc_issuer, NULL});
   GW_LOG(GW_LOG_INFO, "code issued", "client_id=%s sub=%s txn=%.12s",
          s.req.client_id, j->t.civil_id, j->t.id);
+  gw_audit_event(
+      a->audit, "session.created", j->t.civil_id,
+      json_pack("{s:s, s:s}", "client", s.req.client_id, "txn", j->t.id));
   gw_resp_json(j->x, 200, json_pack("{s:s}", "redirect", b.data ? b.data : ""));
   gw_buf_free(&b);
 out:
@@ -1296,6 +1307,12 @@ static void token_minted(void *arg, int rv, const char *at, const char *idt,
              "client_id=%s jti=%s grant=%s refresh=%d", j->client_id, jti,
              j->from_code ? "authorization_code" : "refresh_token",
              j->refresh[0] != 0);
+      gw_audit_event(
+          j->az->audit, "token.issued", jti,
+          json_pack("{s:s, s:s, s:s, s:b}", "client", j->client_id, "jti", jti,
+                    "grant",
+                    j->from_code ? "authorization_code" : "refresh_token",
+                    "refresh", j->refresh[0] != 0));
       gw_resp_json(j->x, 200, o);
     }
   }
@@ -1556,6 +1573,9 @@ static void grant_refresh(gw_exch *x, gw_app *app, const gw_client *cl,
     rv = family_revoke(st, jstr(rec, "family"));
     GW_LOG(GW_LOG_WARN, "refresh token reused",
            "client_id=%s sub=%s revoked=%d", id, jstr(rec, "sub"), rv == GW_OK);
+    gw_audit_event(
+        a->audit, "refresh.reuse", jstr(rec, "sub"),
+        json_pack("{s:s, s:b}", "client", id, "family_revoked", rv == GW_OK));
   } else if (jint(rec, "exp") <= now_ms() / 1000) {
     bad = "the refresh token has expired";
   } else if (scope && !scope_subset(scope, jstr(rec, "scope"))) {
@@ -2191,6 +2211,9 @@ static void h_logout(gw_exch *x) {
     }
     GW_LOG(GW_LOG_INFO, "signed out", "sub=%s families=%d",
            s.sub[0] ? s.sub : "-", s.nfamilies);
+    gw_audit_event(app->authz->audit, "session.ended", s.sub,
+                   json_pack("{s:s, s:i}", "reason", "logout",
+                             "refresh_families_revoked", s.nfamilies));
     OPENSSL_cleanse(&s, sizeof(s));
   }
   OPENSSL_cleanse(cookie, sizeof(cookie));

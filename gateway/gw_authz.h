@@ -48,6 +48,12 @@ int gw_authz_new(gw_authz **out, const struct gw_config *cfg);
 /* Frees |a| after the workers stopped. NULL is a no-op. */
 void gw_authz_del(gw_authz *a);
 
+/* Sends session and token events to the audit log (gw_audit.h):
+ * session.created, session.ended, token.issued (code and refresh grants),
+ * refresh.reuse. NULL: none. Call before the workers start. */
+struct gw_audit;
+void gw_authz_set_audit(gw_authz *a, struct gw_audit *audit);
+
 /* The session table (tests, metrics). */
 struct gw_sessions *gw_authz_sessions(gw_authz *a);
 

@@ -116,6 +116,7 @@ static int oidc_start(app *a, p11_module **mod, char *err, size_t errlen) {
     snprintf(err, errlen, "cannot start the browser flows");
     return -1;
   }
+  gw_authz_set_audit(a->authz, a->audit);
   GW_LOG(GW_LOG_INFO, "openid provider ready",
          "issuer=%s clients=%zu seeded=%zu es256_kid=%s rs256_kid=%s",
          a->cfg->oidc_issuer, gw_clients_count(a->clients), seeded,
