@@ -104,6 +104,12 @@ cat <<MSG
                control: http://$omantel_addr/control/stats   (see docs/operators.md)
   handsets     the virtual phones of the subscribers who answer by hand (PIN 1234):
 $handsets
+  OpenID       https://127.0.0.1:$port/.well-known/openid-configuration   (CIBA, code + PKCE)
+               relying party demo-rp / demo-rp-secret   (var/clients.conf; README: the CIBA curls)
+  login page   https://127.0.0.1:$port/authorize?response_type=code&client_id=demo-rp&redirect_uri=http://127.0.0.1:9300/callback&scope=openid%20profile&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256
+               (a relying party for it: MPKIGW_ISSUER=https://127.0.0.1:$port NODE_EXTRA_CA_CERTS=var/tls/server.crt
+               node tests/e2e/rp.mjs, then http://127.0.0.1:9300/ — npm ci --prefix tests/e2e first)
+  audit        $BUILD/mpkictl audit verify | audit tail
 
   try:  curl --http2   -sk https://127.0.0.1:$port/healthz
         curl --http1.1 -sk https://127.0.0.1:$port/healthz
