@@ -471,6 +471,17 @@ static void t_authorize(void) {
   req(&r, &e, "GET", authorize_path(NULL), NULL, NULL, NULL);
   T_ASSERT(r.status == 200 && strstr(r.body, "<html lang=\"ar\" dir=\"rtl\">"));
   t_resp_free(&r);
+  /* acr_values: our one level is accepted, another one refused */
+  req(&r, &e, "GET",
+      authorize_path("&acr_values=urn%3Ampkigw%3Aacr%3Amobile-pki"), NULL, NULL,
+      NULL);
+  T_EQ_INT((int)r.status, 200);
+  t_resp_free(&r);
+  req(&r, &e, "GET", authorize_path("&acr_values=urn%3Aother%3Aloa2"), NULL,
+      NULL, NULL);
+  T_ASSERT(r.status == 302 && t_resp_hdr(&r, "location") &&
+           strstr(t_resp_hdr(&r, "location"), "error=invalid_request"));
+  t_resp_free(&r);
   /* a redirect URI not registered exactly: a page, never a redirect */
   req(&r, &e, "GET",
       "/authorize?client_id=web-rp&redirect_uri=https://rp.test/cb/x"
