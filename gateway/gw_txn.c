@@ -141,12 +141,23 @@ typedef struct txn {
 
 /* Per-thread state: the store handle of the thread and, on workers that
  * began transactions, their loop, its op_http and its transactions. */
+/* A stand-in for a sign-in that an unknown number never started: it holds
+ * the limits' pending mark of that number until a real sign-in would have
+ * expired, so that nobody can tell registered numbers by the limits. */
+typedef struct decoy {
+  gw_txn_engine *e;
+  uint64_t ticket;
+  struct event *ev;
+  struct decoy *prev, *next;
+} decoy;
+
 struct tl_ctx {
   gw_txn_engine *e;
   gw_store *st;
   struct event_base *base;
   op_http *http;
   txn *head;
+  decoy *decoys;
 };
 
 struct gw_txn_engine {
@@ -486,6 +497,13 @@ static void tl_free(void *p) {
   while (tl->head) {
     tl->head->verifying = 0;
     txn_free(tl->head);
+  }
+  while (tl->decoys) {
+    decoy *d = tl->decoys;
+    tl->decoys = d->next;
+    gw_limits_end(d->e->limits, d->ticket, -1, now_ms());
+    event_free(d->ev);
+    free(d);
   }
   op_http_del(tl->http);
   gw_store_close(tl->st);
@@ -855,6 +873,8 @@ static gw_txn_begin_result resolve(gw_txn_engine *e, tl_ctx *tl,
     }
     rv = gw_store_sub_get(tl->st, res.msisdn, sub);
     if (rv == GW_ERR_NOT_FOUND) {
+      /* The number, for the limits' stand-in (gw_txn_begin). */
+      snprintf(sub->msisdn, sizeof(sub->msisdn), "%s", res.msisdn);
       *why = "no mobile-PKI subscriber has this number";
       return GW_TXN_BEGIN_UNKNOWN_USER;
     }
@@ -888,6 +908,67 @@ static gw_txn_begin_result resolve(gw_txn_engine *e, tl_ctx *tl,
     return GW_TXN_BEGIN_UNKNOWN_USER;
   }
   return GW_TXN_BEGIN_OK;
+}
+
+static void on_decoy(evutil_socket_t fd, short what, void *arg) {
+  decoy *d = arg;
+  tl_ctx *tl = pthread_getspecific(d->e->tl_key);
+
+  (void)fd;
+  (void)what;
+  gw_limits_end(d->e->limits, d->ticket, -1, now_ms());
+  if (d->prev) {
+    d->prev->next = d->next;
+  } else if (tl) {
+    tl->decoys = d->next;
+  }
+  if (d->next) {
+    d->next->prev = d->prev;
+  }
+  event_free(d->ev);
+  free(d);
+}
+
+/* An unknown number asked for by an unauthenticated caller (|source_ip|
+ * set): the same limits as a real sign-in, and the pending mark held
+ * until it would have expired. Returns GW_TXN_BEGIN_UNKNOWN_USER, or
+ * GW_TXN_BEGIN_LIMITED exactly when a registered number would have been
+ * limited. */
+static gw_txn_begin_result unknown_limits(gw_txn_engine *e, tl_ctx *tl,
+                                          const gw_txn_start *req,
+                                          const char *key, int counted,
+                                          gw_txn_info *info, const char **why) {
+  int expiry = req->expiry_s > 0 && req->expiry_s < e->cfg->oidc_ciba_expiry_s
+                   ? req->expiry_s
+                   : e->cfg->oidc_ciba_expiry_s;
+  struct timeval tv = {expiry, 0};
+  int retry = 0;
+  gw_limit_result lr;
+  decoy *d = calloc(1, sizeof(*d));
+
+  if (!d || !(d->ev = evtimer_new(tl->base, on_decoy, d))) {
+    free(d);
+    return GW_TXN_BEGIN_UNKNOWN_USER;
+  }
+  d->e = e;
+  lr = gw_limits_begin_ex(e->limits, key, req->source_ip, req->client_id,
+                          counted ? GW_LIMITS_SOURCE_COUNTED : 0u, now_ms(),
+                          &retry, &d->ticket);
+  if (lr != GW_LIMIT_OK) {
+    event_free(d->ev);
+    free(d);
+    info->limit = (int)lr;
+    info->retry_after_s = retry;
+    *why = gw_limit_result_message(lr);
+    return GW_TXN_BEGIN_LIMITED;
+  }
+  d->next = tl->decoys;
+  if (tl->decoys) {
+    tl->decoys->prev = d;
+  }
+  tl->decoys = d;
+  evtimer_add(d->ev, &tv);
+  return GW_TXN_BEGIN_UNKNOWN_USER;
 }
 
 /* Printable text without control characters, at most BINDING_MAX
@@ -1026,6 +1107,12 @@ gw_txn_begin_result gw_txn_begin(gw_txn_engine *e, struct event_base *base,
     source_counted = 1;
   }
   br = resolve(e, tl, req->login_hint, sub, &a, why);
+  if (br == GW_TXN_BEGIN_UNKNOWN_USER && e->limits && req->source_ip &&
+      req->source_ip[0]) {
+    br = unknown_limits(e, tl, req,
+                        sub->msisdn[0] ? sub->msisdn : req->login_hint,
+                        req->source_counted || source_counted, info, why);
+  }
   if (br != GW_TXN_BEGIN_OK) {
     goto fail;
   }
