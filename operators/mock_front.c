@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <jansson.h>
+#include <openssl/rand.h>
 
 #include "gw_err.h"
 #include "gw_http.h"
@@ -522,4 +524,107 @@ int mock_front_routes(gw_router *r, int control) {
           : gw_router_add(r, "DELETE", "/control/inject", h_inject, 0,
                           "control_inject");
   return rv;
+}
+
+/* ---- misbehaviour on demand, shared by the operator fronts --------------- */
+
+typedef struct slow_wait {
+  gw_exch *x;
+  struct event *ev;
+  void (*handle)(gw_exch *x, void *arg);
+  void *arg;
+} slow_wait;
+
+static void slow_cancel(void *arg) {
+  slow_wait *s = arg;
+
+  event_free(s->ev);
+  free(s);
+}
+
+static void slow_cb(evutil_socket_t fd, short what, void *arg) {
+  slow_wait *s = arg;
+  gw_exch *x = s->x;
+  void (*handle)(gw_exch *, void *) = s->handle;
+  void *harg = s->arg;
+
+  (void)fd;
+  (void)what;
+  event_free(s->ev);
+  free(s);
+  gw_exch_on_cancel(x, NULL, NULL);
+  handle(x, harg);
+}
+
+static int misbehave_slow(gw_exch *x, mock_app *app,
+                          void (*handle)(gw_exch *x, void *arg), void *arg) {
+  struct timeval tv;
+  slow_wait *s;
+
+  if (mock_mssp_bind_exch(app->engine, x) != GW_OK) {
+    return 0;
+  }
+  s = calloc(1, sizeof(*s));
+  if (!s) {
+    return 0;
+  }
+  s->x = x;
+  s->handle = handle;
+  s->arg = arg;
+  s->ev = event_new(mock_mssp_base(app->engine), -1, 0, slow_cb, s);
+  if (!s->ev) {
+    free(s);
+    return 0;
+  }
+  tv.tv_sec = app->inject_arg / 1000;
+  tv.tv_usec = (app->inject_arg % 1000) * 1000;
+  event_add(s->ev, &tv);
+  gw_exch_on_cancel(x, slow_cancel, s);
+  return 1;
+}
+
+int mock_front_misbehave(gw_exch *x, const mock_wire *w,
+                         void (*handle)(gw_exch *x, void *arg), void *arg) {
+  static const char html[] =
+      "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>";
+  mock_app *app = gw_exch_app(x);
+  unsigned char junk[512];
+  gw_buf b;
+
+  switch (app->inject) {
+  case MOCK_INJECT_NONE:
+  case MOCK_INJECT_COUNT_:
+    return 0;
+  case MOCK_INJECT_SLOW:
+    return misbehave_slow(x, app, handle, arg);
+  case MOCK_INJECT_GARBAGE:
+    RAND_bytes(junk, sizeof(junk));
+    if (w->garbage_first >= 0) {
+      junk[0] = (unsigned char)w->garbage_first;
+    }
+    gw_resp_send(x, 200, w->content_type, junk, sizeof(junk));
+    return 1;
+  case MOCK_INJECT_INVALID_XML:
+    gw_resp_send(x, 200, w->content_type, w->truncated, strlen(w->truncated));
+    return 1;
+  case MOCK_INJECT_CONTENT_TYPE:
+    gw_resp_send(x, 200, "text/html; charset=utf-8", html, sizeof(html) - 1);
+    return 1;
+  case MOCK_INJECT_OVERSIZED:
+    /* Well-formed, message-shaped, and at least |inject_arg| bytes. */
+    gw_buf_init(&b, (size_t)app->inject_arg + 1024);
+    gw_buf_puts(&b, w->pad_head);
+    while (b.len + strlen(w->pad_tail) < (size_t)app->inject_arg &&
+           gw_buf_puts(&b, w->pad_unit) == GW_OK) {
+    }
+    gw_buf_puts(&b, w->pad_tail);
+    gw_resp_send(x, 200, w->content_type, b.data ? b.data : "", b.len);
+    gw_buf_free(&b);
+    return 1;
+  case MOCK_INJECT_HTTP_ERROR:
+    gw_resp_send(x, app->inject_arg, "text/plain; charset=utf-8",
+                 "injected failure\n", 17);
+    return 1;
+  }
+  return 0;
 }

@@ -76,6 +76,26 @@ int mock_front_routes(gw_router *r, int control);
  * Returns GW_OK or the router's error. */
 int mock_omantel_routes(gw_router *r);
 
+/* How an operator front misbehaves on demand, in its own wire format. */
+typedef struct mock_wire {
+  const char *content_type; /* of the front's answers */
+  const char *truncated;    /* a document cut off half-way (invalid_xml) */
+  const char *pad_head;     /* oversized: a well-formed document made of */
+  const char *pad_unit;     /* head, units up to the size asked, tail */
+  const char *pad_tail;
+  int garbage_first; /* garbage: its first byte (never a valid document
+                        by chance), -1 = random */
+} mock_wire;
+
+/* Answers as the injected misbehaviour (app->inject, PUT /control/inject)
+ * says, in |w|'s format. Returns 0 when the request is to be handled
+ * normally now; 1 when it was answered, or (slow) will be handled by
+ * |handle(x, arg)| after the delay on the engine's loop. */
+struct gw_exch;
+int mock_front_misbehave(struct gw_exch *x, const mock_wire *w,
+                         void (*handle)(struct gw_exch *x, void *arg),
+                         void *arg);
+
 /* Adds the Ooredoo JSON service (mock_ooredoo.c): one endpoint,
  *   POST /rest/service
  * taking MSS_SignatureReq, MSS_StatusReq and MSS_ReceiptReq in the JSON

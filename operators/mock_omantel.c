@@ -19,6 +19,7 @@
  * transaction ends (mock_mssp_wait), then answered with 500 and the
  * signature or the fault; a client that goes away drops the wait, not the
  * transaction. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -347,11 +348,20 @@ static void h_receipt(gw_exch *x) {
 
 /* ---- misbehaviour on demand (PUT /control/inject) ------------------------ */
 
-typedef struct slow_wait {
-  gw_exch *x;
-  struct event *ev;
-  port p;
-} slow_wait;
+static const mock_wire soap_wire = {
+    .content_type = MSS_SOAP_CONTENT_TYPE,
+    .truncated =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<env:Envelope "
+        "xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\">\n<env:Body>\n"
+        "<MSS_SignatureResponse>\n<mss:MSS_SignatureResp xmlns:mss=\"http://"
+        "uri.etsi.org/TS102204/v1.1.2#\" MajorVersion=\"1\" MinorVer",
+    /* a comment pads it */
+    .pad_head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!--",
+    .pad_unit = "padding padding padding padding padding pad\n",
+    .pad_tail = "-->\n<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/"
+                "soap-envelope\"><env:Body/></env:Envelope>\n",
+    .garbage_first = -1,
+};
 
 static void dispatch(gw_exch *x, port p) {
   switch (p) {
@@ -367,116 +377,26 @@ static void dispatch(gw_exch *x, port p) {
   }
 }
 
-static void slow_cancel(void *arg) {
-  slow_wait *s = arg;
-
-  event_free(s->ev);
-  free(s);
+static void handle_later(gw_exch *x, void *arg) {
+  dispatch(x, (port)(intptr_t)arg);
 }
 
-static void slow_cb(evutil_socket_t fd, short what, void *arg) {
-  slow_wait *s = arg;
-  gw_exch *x = s->x;
-  port p = s->p;
-
-  (void)fd;
-  (void)what;
-  event_free(s->ev);
-  free(s);
-  gw_exch_on_cancel(x, NULL, NULL);
-  dispatch(x, p);
-}
-
-/* Answers as the injected misbehaviour says; returns 0 when the request
- * is to be handled normally (now). */
-static int misbehave(gw_exch *x, port p) {
-  static const char truncated[] =
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<env:Envelope "
-      "xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\">\n<env:Body>\n"
-      "<MSS_SignatureResponse>\n<mss:MSS_SignatureResp xmlns:mss=\"http://"
-      "uri.etsi.org/TS102204/v1.1.2#\" MajorVersion=\"1\" MinorVer";
-  static const char html[] =
-      "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>";
-  mock_app *app = gw_exch_app(x);
-  struct event_base *base;
-  unsigned char junk[512];
-  slow_wait *s;
-  struct timeval tv;
-  gw_buf b;
-
-  switch (app->inject) {
-  case MOCK_INJECT_NONE:
-  case MOCK_INJECT_COUNT_:
-    return 0;
-  case MOCK_INJECT_SLOW:
-    if (mock_mssp_bind_exch(app->engine, x) != GW_OK) {
-      return 0;
-    }
-    base = mock_mssp_base(app->engine);
-    s = calloc(1, sizeof(*s));
-    if (!s) {
-      return 0;
-    }
-    s->x = x;
-    s->p = p;
-    s->ev = event_new(base, -1, 0, slow_cb, s);
-    if (!s->ev) {
-      free(s);
-      return 0;
-    }
-    tv.tv_sec = app->inject_arg / 1000;
-    tv.tv_usec = (app->inject_arg % 1000) * 1000;
-    event_add(s->ev, &tv);
-    gw_exch_on_cancel(x, slow_cancel, s);
-    return 1;
-  case MOCK_INJECT_GARBAGE:
-    RAND_bytes(junk, sizeof(junk));
-    gw_resp_send(x, 200, MSS_SOAP_CONTENT_TYPE, junk, sizeof(junk));
-    return 1;
-  case MOCK_INJECT_INVALID_XML:
-    gw_resp_send(x, 200, MSS_SOAP_CONTENT_TYPE, truncated,
-                 sizeof(truncated) - 1);
-    return 1;
-  case MOCK_INJECT_CONTENT_TYPE:
-    gw_resp_send(x, 200, "text/html; charset=utf-8", html, sizeof(html) - 1);
-    return 1;
-  case MOCK_INJECT_OVERSIZED:
-    /* Well-formed, schema-shaped, and too large: a comment pads it. */
-    gw_buf_init(&b, (size_t)app->inject_arg + 1024);
-    gw_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!--");
-    while (b.len + 64 < (size_t)app->inject_arg &&
-           gw_buf_puts(&b, "padding padding padding padding padding pad\n") ==
-               GW_OK) {
-    }
-    gw_buf_puts(&b, "-->\n<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/"
-                    "soap-envelope\"><env:Body/></env:Envelope>\n");
-    gw_resp_send(x, 200, MSS_SOAP_CONTENT_TYPE, b.data ? b.data : "", b.len);
-    gw_buf_free(&b);
-    return 1;
-  case MOCK_INJECT_HTTP_ERROR:
-    gw_resp_send(x, app->inject_arg, "text/plain; charset=utf-8",
-                 "injected failure\n", 17);
-    return 1;
+static void on_port(gw_exch *x, port p) {
+  if (!mock_front_misbehave(x, &soap_wire, handle_later, (void *)(intptr_t)p)) {
+    dispatch(x, p);
   }
-  return 0;
 }
 
 static void h_signature_port(gw_exch *x) {
-  if (!misbehave(x, PORT_SIGNATURE)) {
-    h_signature(x);
-  }
+  on_port(x, PORT_SIGNATURE);
 }
 
 static void h_status_port(gw_exch *x) {
-  if (!misbehave(x, PORT_STATUS)) {
-    h_status(x);
-  }
+  on_port(x, PORT_STATUS);
 }
 
 static void h_receipt_port(gw_exch *x) {
-  if (!misbehave(x, PORT_RECEIPT)) {
-    h_receipt(x);
-  }
+  on_port(x, PORT_RECEIPT);
 }
 
 int mock_omantel_routes(gw_router *r) {

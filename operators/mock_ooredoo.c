@@ -345,105 +345,25 @@ static void h_request(gw_exch *x) {
 
 /* ---- misbehaviour on demand (PUT /control/inject) ----------------------- */
 
-typedef struct slow_wait {
-  gw_exch *x;
-  struct event *ev;
-} slow_wait;
+static const mock_wire json_wire = {
+    .content_type = MSS_JSON_CONTENT_TYPE,
+    .truncated =
+        "{\"MSS_StatusResp\":{\"MajorVersion\":\"1\",\"MinorVersion\":\"2\","
+        "\"AP_Info\":{\"AP_ID\":\"http://demo_ap\",\"AP_PWD\":\"\",\"AP_Tra",
+    .pad_head = "{\"MSS_StatusResp\":{\"MajorVersion\":\"1\","
+                "\"MinorVersion\":\"2\",\"Padding\":\"",
+    .pad_unit = "padding padding padding padding padding pad ",
+    .pad_tail = "\"}}",
+    .garbage_first = 0xff, /* never by chance a JSON document */
+};
 
-static void slow_cancel(void *arg) {
-  slow_wait *s = arg;
-
-  event_free(s->ev);
-  free(s);
-}
-
-static void slow_cb(evutil_socket_t fd, short what, void *arg) {
-  slow_wait *s = arg;
-  gw_exch *x = s->x;
-
-  (void)fd;
-  (void)what;
-  event_free(s->ev);
-  free(s);
-  gw_exch_on_cancel(x, NULL, NULL);
+static void handle_later(gw_exch *x, void *arg) {
+  (void)arg;
   h_request(x);
 }
 
-/* Answers as the injected misbehaviour says; returns 0 when the request
- * is to be handled normally (now). */
-static int misbehave(gw_exch *x) {
-  static const char truncated[] =
-      "{\"MSS_StatusResp\":{\"MajorVersion\":\"1\",\"MinorVersion\":\"2\","
-      "\"AP_Info\":{\"AP_ID\":\"http://demo_ap\",\"AP_PWD\":\"\",\"AP_Tra";
-  static const char html[] =
-      "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>";
-  mock_app *app = gw_exch_app(x);
-  struct event_base *base;
-  unsigned char junk[512];
-  slow_wait *s;
-  struct timeval tv;
-  gw_buf b;
-
-  switch (app->inject) {
-  case MOCK_INJECT_NONE:
-  case MOCK_INJECT_COUNT_:
-    return 0;
-  case MOCK_INJECT_SLOW:
-    if (mock_mssp_bind_exch(app->engine, x) != GW_OK) {
-      return 0;
-    }
-    base = mock_mssp_base(app->engine);
-    s = calloc(1, sizeof(*s));
-    if (!s) {
-      return 0;
-    }
-    s->x = x;
-    s->ev = event_new(base, -1, 0, slow_cb, s);
-    if (!s->ev) {
-      free(s);
-      return 0;
-    }
-    tv.tv_sec = app->inject_arg / 1000;
-    tv.tv_usec = (app->inject_arg % 1000) * 1000;
-    event_add(s->ev, &tv);
-    gw_exch_on_cancel(x, slow_cancel, s);
-    return 1;
-  case MOCK_INJECT_GARBAGE:
-    RAND_bytes(junk, sizeof(junk));
-    junk[0] = 0xff; /* never by chance a JSON document */
-    gw_resp_send(x, 200, MSS_JSON_CONTENT_TYPE, junk, sizeof(junk));
-    return 1;
-  case MOCK_INJECT_INVALID_XML:
-    gw_resp_send(x, 200, MSS_JSON_CONTENT_TYPE, truncated,
-                 sizeof(truncated) - 1);
-    return 1;
-  case MOCK_INJECT_CONTENT_TYPE:
-    gw_resp_send(x, 200, "text/html; charset=utf-8", html, sizeof(html) - 1);
-    return 1;
-  case MOCK_INJECT_OVERSIZED:
-    /* Well-formed, message-shaped, and too large (at least |inject_arg|
-     * bytes): a string pads it. */
-    gw_buf_init(&b, (size_t)app->inject_arg + 1024);
-    gw_buf_puts(&b, "{\"MSS_StatusResp\":{\"MajorVersion\":\"1\","
-                    "\"MinorVersion\":\"2\",\"Padding\":\"");
-    while (b.len + 3 < (size_t)app->inject_arg &&
-           gw_buf_puts(&b, "padding padding padding padding padding pad ") ==
-               GW_OK) {
-    }
-    gw_buf_puts(&b, "\"}}");
-    gw_resp_send(x, 200, MSS_JSON_CONTENT_TYPE, b.data ? b.data : "", b.len);
-    gw_buf_free(&b);
-    return 1;
-  case MOCK_INJECT_HTTP_ERROR:
-    gw_resp_send(x, app->inject_arg, "text/plain; charset=utf-8",
-                 "injected failure\n", 17);
-    return 1;
-  }
-  return 0;
-}
-
 static void h_service(gw_exch *x) {
-  if (!misbehave(x)) {
+  if (!mock_front_misbehave(x, &json_wire, handle_later, NULL)) {
     h_request(x);
   }
 }
