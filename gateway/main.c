@@ -93,6 +93,12 @@ static int oidc_start(app *a, p11_module **mod, char *err, size_t errlen) {
     if (rv != GW_OK) {
       return -1;
     }
+    if (access(a->cfg->oidc_clients_file, R_OK) != 0) {
+      /* Optional (the registry may be managed with mpkictl alone), but a
+       * mistyped path should not go unnoticed. */
+      GW_LOG(GW_LOG_WARN, "oidc.clients_file not found: nothing seeded",
+             "path=%s", a->cfg->oidc_clients_file);
+    }
   }
   if (gw_clients_new(&a->clients, a->store, err, errlen) != GW_OK) {
     return -1;
