@@ -82,20 +82,6 @@ static long long wall_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (!err || errlen == 0) {
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 static void hex32(const unsigned char h[32], char out[65]) {
   static const char digits[] = "0123456789abcdef";
 
@@ -503,7 +489,7 @@ static int audit_start_state(gw_audit *a, char *err, size_t errlen) {
                                         cp_scan_cb, &scan);
   }
   if (rv != GW_OK) {
-    set_err(err, errlen, "audit: cannot read the chain's head: %s",
+    gw_errf(err, errlen, "audit: cannot read the chain's head: %s",
             gw_store_errmsg(a->store));
     return rv;
   }
@@ -538,17 +524,17 @@ int gw_audit_new(gw_audit **out, const struct gw_config *cfg, gw_signer *signer,
   int rv;
 
   if (!out || !cfg) {
-    set_err(err, errlen, "audit: no output or configuration");
+    gw_errf(err, errlen, "audit: no output or configuration");
     return GW_ERR_INVALID;
   }
   if (signer && !gw_signer_kid(signer, GW_JWS_ES256)) {
-    set_err(err, errlen, "audit: the signer has no ES256 key");
+    gw_errf(err, errlen, "audit: the signer has no ES256 key");
     return GW_ERR_CONFIG;
   }
   a = calloc(1, sizeof(*a));
   if (!a || !(a->rows = calloc(AUDIT_BATCH, sizeof(*a->rows)))) {
     free(a);
-    set_err(err, errlen, "audit: out of memory");
+    gw_errf(err, errlen, "audit: out of memory");
     return GW_ERR_NOMEM;
   }
   a->signer = signer;
@@ -568,11 +554,11 @@ int gw_audit_new(gw_audit **out, const struct gw_config *cfg, gw_signer *signer,
   }
   rv = audit_sync_init(a);
   if (rv != GW_OK) {
-    set_err(err, errlen, "audit: cannot create the queue's lock");
+    gw_errf(err, errlen, "audit: cannot create the queue's lock");
     goto fail_store;
   }
   if (pthread_create(&a->thread, NULL, audit_main, a) != 0) {
-    set_err(err, errlen, "audit: cannot start the writer thread");
+    gw_errf(err, errlen, "audit: cannot start the writer thread");
     rv = GW_ERR_INTERNAL;
     goto fail_sync;
   }

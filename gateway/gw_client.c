@@ -52,20 +52,6 @@ static const word_bit auth_words[] = {
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (!err || errlen == 0) {
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 /* ---- lists ------------------------------------------------------------- */
 
 /* Steps through the words of a list, separated by single spaces: |*p| is
@@ -143,14 +129,14 @@ static int list_check(const char *name, const char *list, int kind, char *err,
 
   while (list_next(&p, &w, &n)) {
     if (n == 0) {
-      set_err(err, errlen, "%s: words are separated by one space", name);
+      gw_errf(err, errlen, "%s: words are separated by one space", name);
       return GW_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
       unsigned char c = (unsigned char)w[i];
       if (c <= 0x20 || c >= 0x7f ||
           (kind == W_SCOPE && (c == '"' || c == '\\'))) {
-        set_err(err, errlen, "%s: %s holds a byte not allowed (0x%02x)", name,
+        gw_errf(err, errlen, "%s: %s holds a byte not allowed (0x%02x)", name,
                 quote_val(qb, sizeof(qb), w, n), c);
         return GW_ERR_INVALID;
       }
@@ -158,7 +144,7 @@ static int list_check(const char *name, const char *list, int kind, char *err,
     o = list_begin(list);
     while (list_next(&o, &v, &m) && v < w) {
       if (m == n && memcmp(v, w, n) == 0) {
-        set_err(err, errlen, "%s: %s is listed twice", name,
+        gw_errf(err, errlen, "%s: %s is listed twice", name,
                 quote_val(qb, sizeof(qb), w, n));
         return GW_ERR_INVALID;
       }
@@ -182,7 +168,7 @@ static int list_bits(const char *name, const char *list, const word_bit *table,
   }
   while (list_next(&p, &w, &n)) {
     if (!word_lookup(table, count, w, n, &bit)) {
-      set_err(err, errlen, "%s: unknown value %s", name,
+      gw_errf(err, errlen, "%s: unknown value %s", name,
               quote_val(qb, sizeof(qb), w, n));
       return GW_ERR_INVALID;
     }
@@ -218,14 +204,14 @@ static int url_check(const char *name, const char *u, size_t n, int https_only,
   size_t alen, scheme;
 
   if (n > GW_STORE_URL_MAX) {
-    set_err(err, errlen, "%s: a URL is longer than %d bytes", name,
+    gw_errf(err, errlen, "%s: a URL is longer than %d bytes", name,
             GW_STORE_URL_MAX);
     return GW_ERR_INVALID;
   }
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)u[i];
     if (c <= 0x20 || c >= 0x7f || c == '#') {
-      set_err(err, errlen, "%s: %s holds a space, a control byte or a fragment",
+      gw_errf(err, errlen, "%s: %s holds a space, a control byte or a fragment",
               name, quote_val(qb, sizeof(qb), u, n));
       return GW_ERR_INVALID;
     }
@@ -235,7 +221,7 @@ static int url_check(const char *name, const char *u, size_t n, int https_only,
   } else if (n > 7 && strncmp(u, "http://", 7) == 0 && !https_only) {
     scheme = 7;
   } else {
-    set_err(err, errlen, "%s: %s is not an https:// URL%s", name,
+    gw_errf(err, errlen, "%s: %s is not an https:// URL%s", name,
             quote_val(qb, sizeof(qb), u, n),
             https_only ? "" : " (http:// only to 127.0.0.1 or localhost)");
     return GW_ERR_INVALID;
@@ -248,12 +234,12 @@ static int url_check(const char *name, const char *u, size_t n, int https_only,
     alen = n - scheme;
   }
   if (alen == 0 || memchr(a, '@', alen)) {
-    set_err(err, errlen, "%s: %s has no host, or has user info", name,
+    gw_errf(err, errlen, "%s: %s has no host, or has user info", name,
             quote_val(qb, sizeof(qb), u, n));
     return GW_ERR_INVALID;
   }
   if (scheme == 7 && !url_loopback(a, alen)) {
-    set_err(err, errlen,
+    gw_errf(err, errlen,
             "%s: %s: http:// only to 127.0.0.1 or localhost; use https://",
             name, quote_val(qb, sizeof(qb), u, n));
     return GW_ERR_INVALID;
@@ -328,7 +314,7 @@ static int check_id(const char *id, char *err, size_t errlen) {
   if (n == 0 || n > GW_STORE_CLIENT_ID_MAX ||
       strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                  "0123456789._-") != n) {
-    set_err(err, errlen,
+    gw_errf(err, errlen,
             "client_id: 1 to %d of A-Z a-z 0-9 . _ - (got %zu bytes)",
             GW_STORE_CLIENT_ID_MAX, n);
     return GW_ERR_INVALID;
@@ -346,12 +332,12 @@ static int check_ciba(const gw_store_client *r, unsigned grants, char *err,
 
   *field = "ciba_mode";
   if (mode[0] && strcmp(mode, "poll") != 0 && strcmp(mode, "ping") != 0) {
-    set_err(err, errlen, "ciba_mode: %s is not poll, ping or \"\"",
+    gw_errf(err, errlen, "ciba_mode: %s is not poll, ping or \"\"",
             quote_val(qb, sizeof(qb), mode, strlen(mode)));
     return GW_ERR_INVALID;
   }
   if (mode[0] && !(grants & GW_GRANT_CIBA)) {
-    set_err(err, errlen, "ciba_mode: set, but grant_types lacks %s",
+    gw_errf(err, errlen, "ciba_mode: set, but grant_types lacks %s",
             ciba_grant);
     return GW_ERR_INVALID;
   }
@@ -359,7 +345,7 @@ static int check_ciba(const gw_store_client *r, unsigned grants, char *err,
   if (strcmp(mode, "ping") == 0) {
     if (!ep[0]) {
       *field = "ciba_mode"; /* the setting that asks for one */
-      set_err(err, errlen,
+      gw_errf(err, errlen,
               "ciba_notification_endpoint: ping mode needs an https:// "
               "endpoint");
       return GW_ERR_INVALID;
@@ -368,7 +354,7 @@ static int check_ciba(const gw_store_client *r, unsigned grants, char *err,
                      errlen);
   }
   if (ep[0]) {
-    set_err(err, errlen,
+    gw_errf(err, errlen,
             "ciba_notification_endpoint: only for ciba_mode \"ping\"");
     return GW_ERR_INVALID;
   }
@@ -385,7 +371,7 @@ static int check_lists(const gw_store_client *r, unsigned *grants,
   rv = list_bits("auth_methods", r->auth_methods, auth_words, N_OF(auth_words),
                  methods, err, errlen);
   if (rv == GW_OK && !*methods) {
-    set_err(err, errlen,
+    gw_errf(err, errlen,
             "auth_methods: none given (client_secret_basic, "
             "client_secret_post)");
     rv = GW_ERR_INVALID;
@@ -397,7 +383,7 @@ static int check_lists(const gw_store_client *r, unsigned *grants,
   rv = list_bits("grant_types", r->grant_types, grant_words, N_OF(grant_words),
                  grants, err, errlen);
   if (rv == GW_OK && !*grants && !r->resource_server) {
-    set_err(err, errlen,
+    gw_errf(err, errlen,
             "grant_types: none given, and the client is not a "
             "resource server");
     rv = GW_ERR_INVALID;
@@ -420,7 +406,7 @@ static int check_lists(const gw_store_client *r, unsigned *grants,
   if (rv == GW_OK && (*grants & GW_GRANT_AUTH_CODE) && !r->redirect_uris[0]) {
     /* OpenID Connect Core §3.1.2.1: redirect_uri must match a registered
      * one exactly, so a code client without one could never sign in. */
-    set_err(err, errlen,
+    gw_errf(err, errlen,
             "redirect_uris: the authorization_code grant needs "
             "at least one");
     rv = GW_ERR_INVALID;
@@ -440,7 +426,7 @@ static int client_check(const gw_store_client *r, unsigned *grants,
   do {                                                                         \
     if (!terminated(r->f, sizeof(r->f))) {                                     \
       *field = #f;                                                             \
-      set_err(err, errlen, #f ": longer than %zu bytes", sizeof(r->f) - 1);    \
+      gw_errf(err, errlen, #f ": longer than %zu bytes", sizeof(r->f) - 1);    \
       return GW_ERR_INVALID;                                                   \
     }                                                                          \
   } while (0)
@@ -463,14 +449,14 @@ static int client_check(const gw_store_client *r, unsigned *grants,
   }
   *field = "name";
   if (!r->name[0] || !utf8_text_ok((const unsigned char *)r->name)) {
-    set_err(err, errlen,
+    gw_errf(err, errlen,
             "name: 1 to %d bytes of UTF-8 text without control characters",
             GW_STORE_CLIENT_NAME_MAX);
     return GW_ERR_INVALID;
   }
   *field = "resource_server";
   if (r->resource_server != 0 && r->resource_server != 1) {
-    set_err(err, errlen, "resource_server: %d is not 0 or 1",
+    gw_errf(err, errlen, "resource_server: %d is not 0 or 1",
             r->resource_server);
     return GW_ERR_INVALID;
   }
@@ -484,7 +470,7 @@ static int client_check(const gw_store_client *r, unsigned *grants,
   *field = "id_token_alg";
   if (strcmp(r->id_token_alg, "ES256") != 0 &&
       strcmp(r->id_token_alg, "RS256") != 0) {
-    set_err(
+    gw_errf(
         err, errlen, "id_token_alg: %s is not ES256 or RS256",
         quote_val(qb, sizeof(qb), r->id_token_alg, strlen(r->id_token_alg)));
     return GW_ERR_INVALID;
@@ -498,7 +484,7 @@ int gw_client_check(const gw_store_client *row, char *err, size_t errlen) {
   const char *field;
 
   if (!row) {
-    set_err(err, errlen, "no client");
+    gw_errf(err, errlen, "no client");
     return GW_ERR_INVALID;
   }
   return client_check(row, &grants, &methods, err, errlen, &field);
@@ -624,17 +610,17 @@ static int clients_load(gw_store *st, load_state *ls, char *err,
 
   memset(ls, 0, sizeof(*ls));
   if (!st) {
-    set_err(err, errlen, "clients: no store");
+    gw_errf(err, errlen, "clients: no store");
     return GW_ERR_INVALID;
   }
   rv = gw_store_client_list(st, load_row, ls);
   if (rv != GW_OK) {
     if (rv == GW_ERR_LIMIT) {
-      set_err(err, errlen, "clients: more than %d in the store", CLIENTS_MAX);
+      gw_errf(err, errlen, "clients: more than %d in the store", CLIENTS_MAX);
     } else if (rv == GW_ERR_NOMEM) {
-      set_err(err, errlen, "clients: out of memory");
+      gw_errf(err, errlen, "clients: out of memory");
     } else {
-      set_err(err, errlen, "clients: %s", gw_store_errmsg(st));
+      gw_errf(err, errlen, "clients: %s", gw_store_errmsg(st));
     }
     clients_free(ls->v, ls->n);
     memset(ls, 0, sizeof(*ls));
@@ -648,17 +634,17 @@ int gw_clients_new(gw_clients **out, gw_store *st, char *err, size_t errlen) {
   int rv;
 
   if (!out) {
-    set_err(err, errlen, "clients: no output");
+    gw_errf(err, errlen, "clients: no output");
     return GW_ERR_INVALID;
   }
   c = calloc(1, sizeof(*c));
   if (!c) {
-    set_err(err, errlen, "clients: out of memory");
+    gw_errf(err, errlen, "clients: out of memory");
     return GW_ERR_NOMEM;
   }
   if (pthread_rwlock_init(&c->lock, NULL) != 0) {
     free(c);
-    set_err(err, errlen, "clients: cannot create a lock");
+    gw_errf(err, errlen, "clients: cannot create a lock");
     return GW_ERR_NOMEM;
   }
   rv = clients_load(st, &ls, err, errlen);
@@ -1408,7 +1394,7 @@ int gw_clients_seed(gw_store *st, const char *path, int demo, int optional,
     *count = 0;
   }
   if (!st || !path) {
-    set_err(err, errlen, "clients: no store or seed file");
+    gw_errf(err, errlen, "clients: no store or seed file");
     return GW_ERR_INVALID;
   }
   if (!path[0]) {
@@ -1432,7 +1418,7 @@ int gw_clients_seed(gw_store *st, const char *path, int demo, int optional,
     int rel = inc && inc[0] != '/' && c.dir;
 
     /* An @include'd file is named as written, relative to this one. */
-    set_err(err, errlen, "%s%s%s:%d: %s", rel ? c.dir : "", rel ? "/" : "",
+    gw_errf(err, errlen, "%s%s%s:%d: %s", rel ? c.dir : "", rel ? "/" : "",
             inc ? inc : path, config_error_line(&lc), config_error_text(&lc));
     rv = GW_ERR_CONFIG;
     goto done;

@@ -1,5 +1,8 @@
 #include "gw_err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 static const char *const gw_err_text[] = {
     "success",
     "out of memory",
@@ -27,4 +30,15 @@ const char *gw_strerror(int err) {
 
 int gw_err_is_fatal(int err) {
   return err == GW_ERR_NOMEM || err == GW_ERR_INTERNAL;
+}
+
+void gw_errf(char *buf, size_t cap, const char *fmt, ...) {
+  va_list ap;
+
+  if (!buf || cap == 0) {
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(buf, cap, fmt, ap);
+  va_end(ap);
 }

@@ -28,6 +28,14 @@ enum {
 /* Returns a static, human-readable text for |err|; never NULL. */
 const char *gw_strerror(int err);
 
+#include <stddef.h>
+
+/* Writes a formatted reason into |buf| (|cap| bytes; nothing when |buf| is
+ * NULL or |cap| 0), cut to fit: the "err"/"errlen" out-parameter of the
+ * functions that explain their failures. */
+void gw_errf(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Returns non-zero when |err| leaves the process unable to continue
  * (out of memory, internal error). */
 int gw_err_is_fatal(int err);

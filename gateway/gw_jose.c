@@ -98,20 +98,6 @@ struct gw_signer {
   struct stat stamp; /* gateway_keys.dir/kids when last read */
 };
 
-static void jose_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void jose_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (!err || errlen == 0) {
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 /* ---- base64url ---------------------------------------------------------- */
 
 static const char b64url_chars[] =
@@ -396,21 +382,21 @@ static int jose_key_set(jose_key *k, gw_jws_alg alg, EVP_PKEY *pub,
   int bits;
 
   if (alg == GW_JWS_ES256 && !jose_is_p256(pub)) {
-    jose_err(err, errlen, "%s: not an EC P-256 key (ES256)", what);
+    gw_errf(err, errlen, "%s: not an EC P-256 key (ES256)", what);
     return GW_ERR_CONFIG;
   }
   if (alg == GW_JWS_RS256) {
     bits = EVP_PKEY_get_bits(pub);
     if (EVP_PKEY_get_base_id(pub) != EVP_PKEY_RSA || bits < JOSE_RSA_MIN_BITS ||
         bits > JOSE_RSA_MAX_BYTES * 8) {
-      jose_err(err, errlen, "%s: not an RSA key of 2048 to 4096 bits (RS256)",
-               what);
+      gw_errf(err, errlen, "%s: not an RSA key of 2048 to 4096 bits (RS256)",
+              what);
       return GW_ERR_CONFIG;
     }
   }
   if (gw_pki_kid(pub, k->kid, sizeof(k->kid)) != GW_OK ||
       !EVP_PKEY_up_ref(pub)) {
-    jose_err(err, errlen, "%s: cannot compute the kid", what);
+    gw_errf(err, errlen, "%s: cannot compute the kid", what);
     return GW_ERR_NOMEM;
   }
   k->pub = pub;
@@ -510,13 +496,13 @@ static int jose_load_pem(jose_key *k, gw_jws_alg alg, const char *pem,
   priv = PEM_read_bio_PrivateKey(b, NULL, jose_no_password, NULL);
   BIO_free(b);
   if (!priv) {
-    jose_err(err, errlen, "%s: not a PEM private key", name);
+    gw_errf(err, errlen, "%s: not a PEM private key", name);
     rv = GW_ERR_CONFIG;
     goto fail;
   }
   pub = jose_public_of(priv);
   if (!pub) {
-    jose_err(err, errlen, "%s: cannot extract the public key", name);
+    gw_errf(err, errlen, "%s: cannot extract the public key", name);
     rv = GW_ERR_NOMEM;
     goto fail;
   }
@@ -543,7 +529,7 @@ int gw_signer_new_pem(gw_signer **out, const char *es256_pem,
   int rv = GW_OK;
 
   if (!out || (!es256_pem && !rs256_pem)) {
-    jose_err(err, errlen, "no key given");
+    gw_errf(err, errlen, "no key given");
     return GW_ERR_INVALID;
   }
   s = jose_signer_alloc();
@@ -551,7 +537,7 @@ int gw_signer_new_pem(gw_signer **out, const char *es256_pem,
   if (!s || !set) {
     gw_signer_del(s);
     free(set);
-    jose_err(err, errlen, "out of memory");
+    gw_errf(err, errlen, "out of memory");
     return GW_ERR_NOMEM;
   }
   /* Two current keys, as the two-line kids file describes them. */
@@ -597,21 +583,21 @@ static int jose_read_pubkey(const char *dir, const char *file, EVP_PKEY **out,
   BIO *b;
 
   if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path)) {
-    jose_err(err, errlen, "gateway_keys.dir: path too long: %s", dir);
+    gw_errf(err, errlen, "gateway_keys.dir: path too long: %s", dir);
     return GW_ERR_CONFIG;
   }
   b = BIO_new_file(path, "r");
   if (!b) {
     ERR_clear_error();
-    jose_err(err, errlen, "cannot read %s: %s (run `mpkictl gateway-key init`)",
-             path, strerror(errno));
+    gw_errf(err, errlen, "cannot read %s: %s (run `mpkictl gateway-key init`)",
+            path, strerror(errno));
     return GW_ERR_IO;
   }
   *out = PEM_read_bio_PUBKEY(b, NULL, jose_no_password, NULL);
   BIO_free(b);
   if (!*out) {
     ERR_clear_error();
-    jose_err(err, errlen, "%s: not a PEM public key", path);
+    gw_errf(err, errlen, "%s: not a PEM public key", path);
     return GW_ERR_CONFIG;
   }
   return GW_OK;
@@ -622,23 +608,23 @@ static int jose_p11_fail(int p11rv, const gw_config *cfg, const char *label,
                          char *err, size_t errlen) {
   switch (p11rv) {
   case P11_ERR_NO_KEY:
-    jose_err(err, errlen,
-             "token \"%s\" has no key \"%s\" (gateway_keys.token; run "
-             "`mpkictl gateway-key init`)",
-             cfg->gwkeys_token, label);
+    gw_errf(err, errlen,
+            "token \"%s\" has no key \"%s\" (gateway_keys.token; run "
+            "`mpkictl gateway-key init`)",
+            cfg->gwkeys_token, label);
     return GW_ERR_NOT_FOUND;
   case P11_ERR_PIN_INCORRECT:
   case P11_ERR_PIN_INVALID:
   case P11_ERR_PIN_LOCKED:
-    jose_err(err, errlen, "token \"%s\": gateway.pin in %s refused: %s",
-             cfg->gwkeys_token, cfg->pki_pin_file, p11_strerror(p11rv));
+    gw_errf(err, errlen, "token \"%s\": gateway.pin in %s refused: %s",
+            cfg->gwkeys_token, cfg->pki_pin_file, p11_strerror(p11rv));
     return GW_ERR_CONFIG;
   case P11_ERR_NOMEM:
-    jose_err(err, errlen, "out of memory");
+    gw_errf(err, errlen, "out of memory");
     return GW_ERR_NOMEM;
   default:
-    jose_err(err, errlen, "token \"%s\", key \"%s\": %s", cfg->gwkeys_token,
-             label, p11_strerror(p11rv));
+    gw_errf(err, errlen, "token \"%s\", key \"%s\": %s", cfg->gwkeys_token,
+            label, p11_strerror(p11rv));
     return GW_ERR_IO;
   }
 }
@@ -658,10 +644,10 @@ static int jose_loader_token(jose_loader *l, char *err, size_t errlen) {
 
   if (!l->tok &&
       p11_token_find(l->m, l->cfg->gwkeys_token, &l->tok) != P11_OK) {
-    jose_err(err, errlen,
-             "no token labelled \"%s\" (gateway_keys.token; run `mpkictl "
-             "gateway-key init`)",
-             l->cfg->gwkeys_token);
+    gw_errf(err, errlen,
+            "no token labelled \"%s\" (gateway_keys.token; run `mpkictl "
+            "gateway-key init`)",
+            l->cfg->gwkeys_token);
     return GW_ERR_NOT_FOUND;
   }
   if (!l->have_pins) {
@@ -695,8 +681,8 @@ static int jose_open_token_key(jose_key *k, jose_loader *l,
     return jose_p11_fail(rv, cfg, e->label, err, errlen);
   }
   if (p11_key_type(k->tok) != (es ? P11_KEY_EC_P256 : P11_KEY_RSA_2048)) {
-    jose_err(err, errlen, "token \"%s\": key \"%s\" is not of the %s type",
-             cfg->gwkeys_token, e->label, e->alg);
+    gw_errf(err, errlen, "token \"%s\": key \"%s\" is not of the %s type",
+            cfg->gwkeys_token, e->label, e->alg);
     return GW_ERR_CONFIG;
   }
   rv = p11_key_public(k->tok, &tokpub);
@@ -710,10 +696,10 @@ static int jose_open_token_key(jose_key *k, jose_loader *l,
   /* The JWKS is published from the file: a file that does not hold the
    * token's key would make every token we sign unverifiable. */
   if (EVP_PKEY_eq(tokpub, filepub) != 1) {
-    jose_err(err, errlen,
-             "%s/%s is not the public key of key \"%s\" on token \"%s\" "
-             "(gateway_keys.dir and gateway_keys.token disagree)",
-             cfg->gwkeys_dir, e->file, e->label, cfg->gwkeys_token);
+    gw_errf(err, errlen,
+            "%s/%s is not the public key of key \"%s\" on token \"%s\" "
+            "(gateway_keys.dir and gateway_keys.token disagree)",
+            cfg->gwkeys_dir, e->file, e->label, cfg->gwkeys_token);
     rv = GW_ERR_CONFIG;
     goto done;
   }
@@ -722,8 +708,8 @@ static int jose_open_token_key(jose_key *k, jose_loader *l,
     goto done;
   }
   if (strcmp(k->kid, e->kid) != 0) {
-    jose_err(err, errlen, "%s/kids: the %s kid is %s, but the key's is %s",
-             cfg->gwkeys_dir, e->alg, e->kid, k->kid);
+    gw_errf(err, errlen, "%s/kids: the %s kid is %s, but the key's is %s",
+            cfg->gwkeys_dir, e->alg, e->kid, k->kid);
     rv = GW_ERR_CONFIG;
   }
 
@@ -747,7 +733,7 @@ static int jose_load_set(gw_signer *s, const jose_set *old, long long now,
   l.cfg = s->cfg;
   l.m = s->m;
   if (!set) {
-    jose_err(err, errlen, "out of memory");
+    gw_errf(err, errlen, "out of memory");
     return GW_ERR_NOMEM;
   }
   rv = gw_pki_gwkeys_read(s->cfg->gwkeys_dir, &set->list, err, errlen);
@@ -771,7 +757,7 @@ static int jose_load_set(gw_signer *s, const jose_set *old, long long now,
     if (!k) {
       k = jose_key_alloc();
       if (!k) {
-        jose_err(err, errlen, "out of memory");
+        gw_errf(err, errlen, "out of memory");
         rv = GW_ERR_NOMEM;
         break;
       }
@@ -782,8 +768,8 @@ static int jose_load_set(gw_signer *s, const jose_set *old, long long now,
     live[e->alg[0] == 'E' ? 0 : 1] = 1;
   }
   if (rv == GW_OK && (!live[0] || !live[1])) {
-    jose_err(err, errlen, "%s/kids: every %s key is retired",
-             s->cfg->gwkeys_dir, live[0] ? "RS256" : "ES256");
+    gw_errf(err, errlen, "%s/kids: every %s key is retired", s->cfg->gwkeys_dir,
+            live[0] ? "RS256" : "ES256");
     rv = GW_ERR_CONFIG;
   }
   gw_pki_pins_wipe(&l.pins);
@@ -839,12 +825,12 @@ int gw_signer_new(gw_signer **out, const struct gw_config *cfg,
   int rv, have_st;
 
   if (!out || !cfg || !m) {
-    jose_err(err, errlen, "no configuration or PKCS#11 module");
+    gw_errf(err, errlen, "no configuration or PKCS#11 module");
     return GW_ERR_INVALID;
   }
   s = jose_signer_alloc();
   if (!s) {
-    jose_err(err, errlen, "out of memory");
+    gw_errf(err, errlen, "out of memory");
     return GW_ERR_NOMEM;
   }
   s->cfg = cfg;
@@ -855,7 +841,7 @@ int gw_signer_new(gw_signer **out, const struct gw_config *cfg,
     rv = jose_install(s, set);
     if (rv != GW_OK) {
       jose_set_unref(set);
-      jose_err(err, errlen, "out of memory");
+      gw_errf(err, errlen, "out of memory");
     }
   }
   if (rv != GW_OK) {
@@ -881,7 +867,7 @@ int gw_signer_reload(gw_signer *s, int *changed, char *err, size_t errlen) {
     *changed = 0;
   }
   if (!s) {
-    jose_err(err, errlen, "no signer");
+    gw_errf(err, errlen, "no signer");
     return GW_ERR_INVALID;
   }
   if (!s->cfg) {
@@ -889,8 +875,8 @@ int gw_signer_reload(gw_signer *s, int *changed, char *err, size_t errlen) {
   }
   pthread_mutex_lock(&s->reload_mu);
   if (jose_stat_kids(s->cfg, &st) != 0) {
-    jose_err(why, sizeof(why), "cannot stat %s/kids: %s", s->cfg->gwkeys_dir,
-             strerror(errno));
+    gw_errf(why, sizeof(why), "cannot stat %s/kids: %s", s->cfg->gwkeys_dir,
+            strerror(errno));
     rv = GW_ERR_IO;
     goto done;
   }
@@ -908,7 +894,7 @@ int gw_signer_reload(gw_signer *s, int *changed, char *err, size_t errlen) {
     rv = jose_install(s, set);
     if (rv != GW_OK) {
       jose_set_unref(set);
-      jose_err(why, sizeof(why), "out of memory");
+      gw_errf(why, sizeof(why), "out of memory");
     }
   }
   if (rv == GW_OK) {
@@ -924,7 +910,7 @@ int gw_signer_reload(gw_signer *s, int *changed, char *err, size_t errlen) {
 
 done:
   if (rv != GW_OK) {
-    jose_err(err, errlen, "%s", why);
+    gw_errf(err, errlen, "%s", why);
   }
   jose_set_unref(old);
   pthread_mutex_unlock(&s->reload_mu);

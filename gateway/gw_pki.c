@@ -44,20 +44,6 @@
 
 /* ---- errors ------------------------------------------------------------ */
 
-static void pki_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void pki_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (!err || errlen == 0) {
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 /* Writes "<what>: <OpenSSL's first reason>" and empties the error queue.
  * Returns GW_ERR_TLS. */
 static int pki_ossl(char *err, size_t errlen, const char *what) {
@@ -70,7 +56,7 @@ static int pki_ossl(char *err, size_t errlen, const char *what) {
     snprintf(reason, sizeof(reason), "no detail from OpenSSL");
   }
   ERR_clear_error();
-  pki_err(err, errlen, "%s: %s", what, reason);
+  gw_errf(err, errlen, "%s: %s", what, reason);
   return GW_ERR_TLS;
 }
 
@@ -152,12 +138,12 @@ static int pki_write_file(const char *path, const void *data, size_t len,
 
   if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
       (int)sizeof(tmp)) {
-    pki_err(err, errlen, "path too long: %s", path);
+    gw_errf(err, errlen, "path too long: %s", path);
     return GW_ERR_IO;
   }
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) {
-    pki_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+    gw_errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
     return GW_ERR_IO;
   }
   if (fchmod(fd, mode) != 0) {
@@ -193,7 +179,7 @@ fail:
     close(fd);
   }
   unlink(tmp);
-  pki_err(err, errlen, "cannot write %s: %s", path, strerror(e));
+  gw_errf(err, errlen, "cannot write %s: %s", path, strerror(e));
   return GW_ERR_IO;
 }
 
@@ -252,7 +238,7 @@ static int pki_mkdir(const char *dir, mode_t mode, char *err, size_t errlen) {
   if (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
     return GW_OK;
   }
-  pki_err(err, errlen, "cannot create directory %s: %s", dir,
+  gw_errf(err, errlen, "cannot create directory %s: %s", dir,
           errno == EEXIST ? "a file is in the way" : strerror(errno));
   return GW_ERR_IO;
 }
@@ -293,7 +279,7 @@ static int pki_read_cert(const char *path, X509 **out, char *err,
   if (!b) {
     int e = errno;
     ERR_clear_error();
-    pki_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+    gw_errf(err, errlen, "cannot read %s: %s", path, strerror(e));
     return e == ENOENT ? GW_ERR_NOT_FOUND : GW_ERR_IO;
   }
   x = PEM_read_bio_X509(b, NULL, NULL, NULL);
@@ -316,22 +302,22 @@ static int pki_lock(const char *dir, int *fd_out, char *err, size_t errlen) {
   int fd, waited = 0;
 
   if (pki_path(path, sizeof(path), dir, PKI_F_LOCK) != 0) {
-    pki_err(err, errlen, "path too long: %s", dir);
+    gw_errf(err, errlen, "path too long: %s", dir);
     return GW_ERR_IO;
   }
   fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    pki_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    gw_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
     return GW_ERR_IO;
   }
   while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) {
-      pki_err(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+      gw_errf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
       close(fd);
       return GW_ERR_IO;
     }
     if (waited >= PKI_LOCK_WAIT_MS) {
-      pki_err(err, errlen,
+      gw_errf(err, errlen,
               "%s is locked by another mpkictl for more than %d s; try again "
               "when it has finished",
               dir, PKI_LOCK_WAIT_MS / 1000);
@@ -900,7 +886,7 @@ int gw_pki_index_walk(const char *dir,
   }
   rv = pki_read_file(path, PKI_INDEX_MAX, &text, NULL);
   if (rv != GW_OK) {
-    pki_err(err, errlen, "cannot read %s: %s", path,
+    gw_errf(err, errlen, "cannot read %s: %s", path,
             rv == GW_ERR_IO ? strerror(errno) : gw_strerror(rv));
     return rv;
   }
@@ -916,7 +902,7 @@ int gw_pki_index_walk(const char *dir,
       continue;
     }
     if (pki_index_split(line, &row) != 0) {
-      pki_err(err, errlen,
+      gw_errf(err, errlen,
               "%s:%ld: not a line of an OpenSSL CA database (six "
               "tab-separated fields)",
               path, lineno);
@@ -942,7 +928,7 @@ static int pki_index_add(const char *dir, X509 *x, char *err, size_t errlen) {
 
   rv = gw_pki_serial_hex(x, serial, sizeof(serial));
   if (rv != GW_OK) {
-    pki_err(err, errlen, "cannot encode the serial number");
+    gw_errf(err, errlen, "cannot encode the serial number");
     return rv;
   }
   /* X509_NAME_oneline escapes every byte outside printable ASCII as \xHH,
@@ -963,7 +949,7 @@ static int pki_index_add(const char *dir, X509 *x, char *err, size_t errlen) {
   }
   fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0 || write(fd, line, (size_t)len) != len || fsync(fd) != 0) {
-    pki_err(err, errlen, "cannot append to %s: %s", path, strerror(errno));
+    gw_errf(err, errlen, "cannot append to %s: %s", path, strerror(errno));
     rv = GW_ERR_IO;
   }
   if (fd >= 0) {
@@ -1013,12 +999,12 @@ int gw_pki_pins_load(const char *path, gw_pki_pins *pins, char *err,
   fields[2] = pins->gw_pin;
   fields[3] = pins->gw_so_pin;
   if (stat(path, &st) != 0) {
-    pki_err(err, errlen, "cannot read the PIN file %s: %s", path,
+    gw_errf(err, errlen, "cannot read the PIN file %s: %s", path,
             strerror(errno));
     return GW_ERR_IO;
   }
   if (st.st_mode & 077) {
-    pki_err(err, errlen,
+    gw_errf(err, errlen,
             "the PIN file %s may be read by other users (mode %04o): run "
             "chmod 600 %s",
             path, (unsigned)(st.st_mode & 07777), path);
@@ -1026,7 +1012,7 @@ int gw_pki_pins_load(const char *path, gw_pki_pins *pins, char *err,
   }
   rv = pki_read_file(path, 64 * 1024, &text, &len);
   if (rv != GW_OK) {
-    pki_err(err, errlen, "cannot read the PIN file %s: %s", path,
+    gw_errf(err, errlen, "cannot read the PIN file %s: %s", path,
             rv == GW_ERR_IO ? strerror(errno) : gw_strerror(rv));
     return rv;
   }
@@ -1047,7 +1033,7 @@ int gw_pki_pins_load(const char *path, gw_pki_pins *pins, char *err,
     }
     eq = strchr(line, '=');
     if (!eq) {
-      pki_err(err, errlen, "%s:%d: expected name = value", path, lineno);
+      gw_errf(err, errlen, "%s:%d: expected name = value", path, lineno);
       rv = GW_ERR_INVALID;
       goto done;
     }
@@ -1061,7 +1047,7 @@ int gw_pki_pins_load(const char *path, gw_pki_pins *pins, char *err,
     }
     if (i == 4) {
       /* |key| is not a secret; cut it for the message. */
-      pki_err(err, errlen,
+      gw_errf(err, errlen,
               "%s:%d: unknown name \"%.32s\" (known: ca.pin, ca.so_pin, "
               "gateway.pin, gateway.so_pin)",
               path, lineno, key);
@@ -1069,14 +1055,14 @@ int gw_pki_pins_load(const char *path, gw_pki_pins *pins, char *err,
       goto done;
     }
     if (strlen(val) < 4 || strlen(val) > GW_PKI_PIN_MAX) {
-      pki_err(err, errlen, "%s:%d: %s must be 4 to %d characters", path, lineno,
+      gw_errf(err, errlen, "%s:%d: %s must be 4 to %d characters", path, lineno,
               names[i], GW_PKI_PIN_MAX);
       rv = GW_ERR_INVALID;
       goto done;
     }
     for (char *p = val; *p; p++) {
       if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
-        pki_err(err, errlen, "%s:%d: %s must be printable ASCII without spaces",
+        gw_errf(err, errlen, "%s:%d: %s must be printable ASCII without spaces",
                 path, lineno, names[i]);
         rv = GW_ERR_INVALID;
         goto done;
@@ -1087,7 +1073,7 @@ int gw_pki_pins_load(const char *path, gw_pki_pins *pins, char *err,
   }
   for (int i = 0; i < 4; i++) {
     if (!seen[i]) {
-      pki_err(err, errlen, "%s: %s is missing", path, names[i]);
+      gw_errf(err, errlen, "%s: %s is missing", path, names[i]);
       rv = GW_ERR_INVALID;
       goto done;
     }
@@ -1137,12 +1123,12 @@ int gw_pki_pins_create(const char *path, gw_pki_pins *pins, char *err,
                pins->ca_pin, pins->ca_so_pin, pins->gw_pin, pins->gw_so_pin);
   fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    pki_err(err, errlen, "cannot create the PIN file %s: %s", path,
+    gw_errf(err, errlen, "cannot create the PIN file %s: %s", path,
             strerror(errno));
     rv = GW_ERR_IO;
   } else if (fchmod(fd, 0600) != 0 || write(fd, text, (size_t)n) != n ||
              fsync(fd) != 0) {
-    pki_err(err, errlen, "cannot write the PIN file %s: %s", path,
+    gw_errf(err, errlen, "cannot write the PIN file %s: %s", path,
             strerror(errno));
     rv = GW_ERR_IO;
   }
@@ -1170,19 +1156,19 @@ int gw_pki_module_open(const gw_config *cfg, p11_module **out, char *err,
   }
   if (cfg->softhsm_conf[0]) {
     if (access(cfg->softhsm_conf, R_OK) != 0) {
-      pki_err(err, errlen,
+      gw_errf(err, errlen,
               "pkcs11.softhsm_conf: cannot read %s: %s (scripts/setup.sh "
               "writes var/softhsm2.conf; see docs/pki.md)",
               cfg->softhsm_conf, strerror(errno));
       return GW_ERR_IO;
     }
     if (setenv("SOFTHSM2_CONF", cfg->softhsm_conf, 1) != 0) {
-      pki_err(err, errlen, "cannot set SOFTHSM2_CONF: %s", strerror(errno));
+      gw_errf(err, errlen, "cannot set SOFTHSM2_CONF: %s", strerror(errno));
       return GW_ERR_IO;
     }
   }
   if (access(cfg->p11_module, R_OK) != 0) {
-    pki_err(err, errlen,
+    gw_errf(err, errlen,
             "pkcs11.module: cannot read %s: %s (for SoftHSM: apt-get "
             "install softhsm2)",
             cfg->p11_module, strerror(errno));
@@ -1190,7 +1176,7 @@ int gw_pki_module_open(const gw_config *cfg, p11_module **out, char *err,
   }
   rv = p11_module_new(out, cfg->p11_module);
   if (rv != P11_OK) {
-    pki_err(err, errlen, "cannot load the PKCS#11 module %s: %s%s",
+    gw_errf(err, errlen, "cannot load the PKCS#11 module %s: %s%s",
             cfg->p11_module, p11_strerror(rv),
             cfg->softhsm_conf[0]
                 ? " (does the directories.tokendir of pkcs11.softhsm_conf "
@@ -1207,20 +1193,20 @@ static int pki_p11_fail(int p11_rv, const char *label, const char *what,
                         const char *pin_src, char *err, size_t errlen) {
   switch (p11_rv) {
   case P11_ERR_PIN_INCORRECT:
-    pki_err(err, errlen, "token \"%s\": wrong PIN (%s)", label, pin_src);
+    gw_errf(err, errlen, "token \"%s\": wrong PIN (%s)", label, pin_src);
     break;
   case P11_ERR_PIN_LOCKED:
-    pki_err(err, errlen, "token \"%s\": the PIN is locked", label);
+    gw_errf(err, errlen, "token \"%s\": the PIN is locked", label);
     break;
   case P11_ERR_NO_TOKEN:
-    pki_err(err, errlen, "no token labelled \"%s\" in the PKCS#11 module",
+    gw_errf(err, errlen, "no token labelled \"%s\" in the PKCS#11 module",
             label);
     break;
   case P11_ERR_NO_KEY:
-    pki_err(err, errlen, "token \"%s\" has no key \"%s\"", label, what);
+    gw_errf(err, errlen, "token \"%s\" has no key \"%s\"", label, what);
     break;
   default:
-    pki_err(err, errlen, "token \"%s\": %s failed: %s", label, what,
+    gw_errf(err, errlen, "token \"%s\": %s failed: %s", label, what,
             p11_strerror(p11_rv));
     break;
   }
@@ -1315,7 +1301,7 @@ static int pki_ca_issuing_key(gw_pki_ca *ca, EVP_PKEY **evp, char *err,
 
   if (!ca->evp) {
     if (!ca->m) {
-      pki_err(err, errlen, "the CA was opened without its PKCS#11 module");
+      gw_errf(err, errlen, "the CA was opened without its PKCS#11 module");
       return GW_ERR_INVALID;
     }
     rv = pki_token_key(ca->m, ca->cfg->pki_ca_token, ca->pin, ca->pin_src,
@@ -1349,7 +1335,7 @@ int gw_pki_ca_open(gw_pki_ca **out, const gw_config *cfg, p11_module *m,
     return GW_ERR_INVALID;
   }
   if (stat(cfg->pki_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    pki_err(err, errlen, "no CA in %s (pki.dir): run `mpkictl ca init` first",
+    gw_errf(err, errlen, "no CA in %s (pki.dir): run `mpkictl ca init` first",
             cfg->pki_dir);
     return GW_ERR_NOT_FOUND;
   }
@@ -1368,7 +1354,7 @@ int gw_pki_ca_open(gw_pki_ca **out, const gw_config *cfg, p11_module *m,
     rv = pki_read_cert(path, &ca->issuing, err, errlen);
   }
   if (rv == GW_ERR_NOT_FOUND) {
-    pki_err(err, errlen,
+    gw_errf(err, errlen,
             "no CA in %s (pki.dir): %s is missing; run `mpkictl ca init` "
             "first",
             cfg->pki_dir, path);
@@ -1401,7 +1387,7 @@ int gw_pki_ca_issue_sim(gw_pki_ca *ca, EVP_PKEY *pub,
   rv = gw_pki_make_sim_cert(ca->issuing, evp, pub, holder,
                             ca->cfg->pki_ocsp_url, GW_PKI_SIM_DAYS, &x);
   if (rv == GW_ERR_INVALID) {
-    pki_err(err, errlen,
+    gw_errf(err, errlen,
             "the certificate cannot hold this subject (a name of at most 64 "
             "characters of UTF-8)");
     ERR_clear_error();
@@ -1453,7 +1439,7 @@ int gw_pki_ca_revoke(gw_pki_ca *ca, const char *serial, gw_pki_reason reason,
   pki_path(path, sizeof(path), ca->cfg->pki_dir, PKI_F_INDEX);
   rv = pki_read_file(path, PKI_INDEX_MAX, &text, &len);
   if (rv != GW_OK) {
-    pki_err(err, errlen, "cannot read %s: %s", path,
+    gw_errf(err, errlen, "cannot read %s: %s", path,
             rv == GW_ERR_IO ? strerror(errno) : gw_strerror(rv));
     return rv;
   }
@@ -1476,14 +1462,14 @@ int gw_pki_ca_revoke(gw_pki_ca *ca, const char *serial, gw_pki_reason reason,
       continue;
     }
     if (ll >= sizeof(copy)) {
-      pki_err(err, errlen, "%s:%ld: line too long", path, lineno);
+      gw_errf(err, errlen, "%s:%ld: line too long", path, lineno);
       rv = GW_ERR_INVALID;
       goto done;
     }
     memcpy(copy, line, ll);
     copy[ll] = '\0';
     if (pki_index_split(copy, &row) != 0) {
-      pki_err(err, errlen,
+      gw_errf(err, errlen,
               "%s:%ld: not a line of an OpenSSL CA database (six "
               "tab-separated fields)",
               path, lineno);
@@ -1509,7 +1495,7 @@ int gw_pki_ca_revoke(gw_pki_ca *ca, const char *serial, gw_pki_reason reason,
     outbuf[o++] = '\n';
   }
   if (!found) {
-    pki_err(err, errlen, "certificate %s is not in %s", serial, path);
+    gw_errf(err, errlen, "certificate %s is not in %s", serial, path);
     rv = GW_ERR_NOT_FOUND;
     goto done;
   }
@@ -1547,7 +1533,7 @@ static int pki_collect_revoked(const gw_pki_index_row *row, void *arg) {
   r = &l->v[l->n];
   if (strlen(row->serial) > GW_PKI_SERIAL_HEX_MAX ||
       gw_pki_index_parse_revoked(row->revoked, &r->when, &r->reason) != GW_OK) {
-    pki_err(l->err, l->errlen,
+    gw_errf(l->err, l->errlen,
             "%s: the row of certificate %.48s has a malformed serial or "
             "revocation field \"%.64s\"",
             l->path, row->serial, row->revoked);
@@ -1574,13 +1560,13 @@ static int pki_next_crl_number(const char *dir, long *number, char *err,
     n = strtol(text, &end, 16);
     if (end == text || errno || n < 1 || n >= LONG_MAX / 2 ||
         (*end && *end != '\n')) {
-      pki_err(err, errlen, "%s does not hold a CRL number in hex", path);
+      gw_errf(err, errlen, "%s does not hold a CRL number in hex", path);
       free(text);
       return GW_ERR_INVALID;
     }
     free(text);
   } else if (!(rv == GW_ERR_IO && errno == ENOENT)) {
-    pki_err(err, errlen, "cannot read %s: %s", path, gw_strerror(rv));
+    gw_errf(err, errlen, "cannot read %s: %s", path, gw_strerror(rv));
     return rv;
   }
   len = snprintf(buf, sizeof(buf), "%lX", n + 1);
@@ -1684,7 +1670,7 @@ static int pki_put(const char *dir, const char *name, const char *text,
   char path[PATH_MAX];
 
   if (pki_path(path, sizeof(path), dir, name) != 0) {
-    pki_err(err, errlen, "path too long: %s", dir);
+    gw_errf(err, errlen, "path too long: %s", dir);
     return GW_ERR_IO;
   }
   return pki_write_file(path, text, strlen(text), 0644, err, errlen);
@@ -1695,7 +1681,7 @@ static int pki_put_cert(const char *dir, const char *name, X509 *x, char *err,
   char path[PATH_MAX];
 
   if (pki_path(path, sizeof(path), dir, name) != 0) {
-    pki_err(err, errlen, "path too long: %s", dir);
+    gw_errf(err, errlen, "path too long: %s", dir);
     return GW_ERR_IO;
   }
   return pki_write_cert(path, x, err, errlen);
@@ -1731,7 +1717,7 @@ int gw_pki_ca_init(const gw_config *cfg, p11_module *m, const gw_pki_pins *pins,
   }
   pki_path(path, sizeof(path), dir, PKI_F_ROOT);
   if (access(path, F_OK) == 0) {
-    pki_err(err, errlen,
+    gw_errf(err, errlen,
             "a CA exists already in %s (%s): nothing was changed; to start "
             "over, remove the directory and the token \"%s\"",
             dir, PKI_F_ROOT, label);
@@ -1739,7 +1725,7 @@ int gw_pki_ca_init(const gw_config *cfg, p11_module *m, const gw_pki_pins *pins,
     goto done;
   }
   if (p11_token_find(m, label, &tok) == P11_OK) {
-    pki_err(err, errlen,
+    gw_errf(err, errlen,
             "token \"%s\" exists already, but %s holds no CA (an earlier "
             "`ca init` that failed half-way?): delete it with softhsm2-util "
             "--delete-token --token %s, or set another pki.ca_token",
@@ -1771,7 +1757,7 @@ int gw_pki_ca_init(const gw_config *cfg, p11_module *m, const gw_pki_pins *pins,
    * certificates. */
   rv = pki_ca_issuing_key(ca, &evp, err, errlen);
   if (rv == GW_OK && p11_key_public(ca->key, &issuing_pub) != P11_OK) {
-    pki_err(err, errlen, "token \"%s\": cannot read the issuing public key",
+    gw_errf(err, errlen, "token \"%s\": cannot read the issuing public key",
             label);
     rv = GW_ERR_IO;
   }
@@ -1880,7 +1866,7 @@ static int pki_write_pubkey(const char *dir, const char *name, EVP_PKEY *pub,
   }
   if (pki_path(path, sizeof(path), dir, name) != 0) {
     BIO_free(b);
-    pki_err(err, errlen, "path too long: %s", dir);
+    gw_errf(err, errlen, "path too long: %s", dir);
     return GW_ERR_IO;
   }
   rv = pki_write_file(path, data, len, 0644, err, errlen);
@@ -1911,7 +1897,7 @@ int gw_pki_gateway_keys_init(const gw_config *cfg, p11_module *m,
   kid[1] = kids->rs256;
   snprintf(src, sizeof(src), "gateway.pin in %s", cfg->pki_pin_file);
   if (p11_token_find(m, label, &tok) == P11_OK) {
-    pki_err(err, errlen,
+    gw_errf(err, errlen,
             "token \"%s\" exists already: the gateway keys were made before "
             "(their public keys are in %s); nothing was changed",
             label, cfg->gwkeys_dir);
@@ -2056,7 +2042,7 @@ int gw_pki_gwkeys_parse(const char *text, const char *path, gw_pki_gwkeys *out,
 
     lineno++;
     if (len >= sizeof(line)) {
-      pki_err(err, errlen, "%s:%d: line too long", path, lineno);
+      gw_errf(err, errlen, "%s:%d: line too long", path, lineno);
       return GW_ERR_CONFIG;
     }
     memcpy(line, p, len);
@@ -2071,7 +2057,7 @@ int gw_pki_gwkeys_parse(const char *text, const char *path, gw_pki_gwkeys *out,
       continue;
     }
     if (out->n == GW_PKI_GWKEYS_MAX) {
-      pki_err(err, errlen, "%s:%d: more than %d keys", path, lineno,
+      gw_errf(err, errlen, "%s:%d: more than %d keys", path, lineno,
               GW_PKI_GWKEYS_MAX);
       return GW_ERR_CONFIG;
     }
@@ -2084,14 +2070,14 @@ int gw_pki_gwkeys_parse(const char *text, const char *path, gw_pki_gwkeys *out,
       }
     }
     if (why) {
-      pki_err(err, errlen, "%s:%d: %s", path, lineno, why);
+      gw_errf(err, errlen, "%s:%d: %s", path, lineno, why);
       return GW_ERR_CONFIG;
     }
     have[out->k[out->n].alg[0] == 'E' ? 0 : 1] = 1;
     out->n++;
   }
   if (!have[0] || !have[1]) {
-    pki_err(err, errlen, "%s: the %s kid is missing", path,
+    gw_errf(err, errlen, "%s: the %s kid is missing", path,
             have[0] ? "RS256" : "ES256");
     return GW_ERR_CONFIG;
   }
@@ -2108,21 +2094,21 @@ int gw_pki_gwkeys_read(const char *dir, gw_pki_gwkeys *out, char *err,
     return GW_ERR_INVALID;
   }
   if (pki_path(path, sizeof(path), dir, PKI_F_KIDS) != 0) {
-    pki_err(err, errlen, "gateway_keys.dir: path too long: %s", dir);
+    gw_errf(err, errlen, "gateway_keys.dir: path too long: %s", dir);
     return GW_ERR_CONFIG;
   }
   rv = pki_read_file(path, PKI_KIDS_FILE_MAX, &text, NULL);
   if (rv == GW_ERR_IO) {
-    pki_err(err, errlen, "cannot read %s: %s (run `mpkictl gateway-key init`)",
+    gw_errf(err, errlen, "cannot read %s: %s (run `mpkictl gateway-key init`)",
             path, strerror(errno));
     return GW_ERR_IO;
   }
   if (rv == GW_ERR_TOO_LARGE) {
-    pki_err(err, errlen, "%s: over %d bytes", path, PKI_KIDS_FILE_MAX);
+    gw_errf(err, errlen, "%s: over %d bytes", path, PKI_KIDS_FILE_MAX);
     return GW_ERR_CONFIG;
   }
   if (rv != GW_OK) {
-    pki_err(err, errlen, "out of memory");
+    gw_errf(err, errlen, "out of memory");
     return rv;
   }
   rv = gw_pki_gwkeys_parse(text, path, out, err, errlen);
@@ -2177,7 +2163,7 @@ static int pki_gwkeys_write(const char *dir, const gw_pki_gwkeys *ks, char *err,
   int rv;
 
   if (!text) {
-    pki_err(err, errlen, "out of memory");
+    gw_errf(err, errlen, "out of memory");
     return GW_ERR_NOMEM;
   }
   len += (size_t)snprintf(
@@ -2196,7 +2182,7 @@ static int pki_gwkeys_write(const char *dir, const gw_pki_gwkeys *ks, char *err,
   }
   if (len >= cap) {
     free(text);
-    pki_err(err, errlen, "the key list is too long");
+    gw_errf(err, errlen, "the key list is too long");
     return GW_ERR_INTERNAL;
   }
   rv = pki_put(dir, PKI_F_KIDS, text, err, errlen);
@@ -2255,7 +2241,7 @@ static int pki_rotate_one(const gw_config *cfg, p11_module *m, p11_token *tok,
 
   snprintf(src, sizeof(src), "gateway.pin in %s", cfg->pki_pin_file);
   if (ks->n >= GW_PKI_GWKEYS_MAX) {
-    pki_err(err, errlen,
+    gw_errf(err, errlen,
             "%s/kids lists %d keys already: wait until the oldest are "
             "retired",
             cfg->gwkeys_dir, GW_PKI_GWKEYS_MAX);
@@ -2283,7 +2269,7 @@ static int pki_rotate_one(const gw_config *cfg, p11_module *m, p11_token *tok,
     key = NULL;
   }
   if (probes == PKI_LABEL_PROBES) {
-    pki_err(err, errlen, "token \"%s\": no free label %s-N", cfg->gwkeys_token,
+    gw_errf(err, errlen, "token \"%s\": no free label %s-N", cfg->gwkeys_token,
             base);
     return GW_ERR_INVALID;
   }
@@ -2339,13 +2325,13 @@ int gw_pki_gateway_keys_rotate(const gw_config *cfg, p11_module *m,
   if (!cfg || !m || !pins || !o || (!o->es256 && !o->rs256) || o->lead_s < 0 ||
       o->lead_s > PKI_ROTATE_MAX_S || o->keep_s < 0 ||
       o->keep_s > PKI_ROTATE_MAX_S) {
-    pki_err(err, errlen, "bad rotation options");
+    gw_errf(err, errlen, "bad rotation options");
     return GW_ERR_INVALID;
   }
   now = o->now ? o->now : (long long)time(NULL);
   ks = malloc(sizeof(*ks));
   if (!ks) {
-    pki_err(err, errlen, "out of memory");
+    gw_errf(err, errlen, "out of memory");
     return GW_ERR_NOMEM;
   }
   rv = pki_lock(cfg->gwkeys_dir, &fd, err, errlen);
@@ -2358,7 +2344,7 @@ int gw_pki_gateway_keys_rotate(const gw_config *cfg, p11_module *m,
     goto done;
   }
   if (p11_token_find(m, cfg->gwkeys_token, &tok) != P11_OK) {
-    pki_err(err, errlen,
+    gw_errf(err, errlen,
             "no token labelled \"%s\" (gateway_keys.token; run `mpkictl "
             "gateway-key init`)",
             cfg->gwkeys_token);

@@ -16,20 +16,6 @@ static const gw_store_ops *const store_backends[] = {
 
 #define STORE_NBACKENDS (sizeof(store_backends) / sizeof(store_backends[0]))
 
-static void store_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void store_set_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (!err || errlen == 0) {
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 int gw_store_open(gw_store **out, const char *backend, const char *path,
                   int busy_timeout_ms, char *err, size_t errlen) {
   const gw_store_ops *ops = NULL;
@@ -40,7 +26,7 @@ int gw_store_open(gw_store **out, const char *backend, const char *path,
     err[0] = '\0';
   }
   if (!out || !backend) {
-    store_set_err(err, errlen, "store: no handle or backend given");
+    gw_errf(err, errlen, "store: no handle or backend given");
     return GW_ERR_INVALID;
   }
   for (i = 0; i < STORE_NBACKENDS; i++) {
@@ -59,18 +45,17 @@ int gw_store_open(gw_store **out, const char *backend, const char *path,
       }
       o += (size_t)n;
     }
-    store_set_err(err, errlen,
-                  "store: unknown backend \"%.64s\" (known backends: %s)",
-                  backend, known);
+    gw_errf(err, errlen,
+            "store: unknown backend \"%.64s\" (known backends: %s)", backend,
+            known);
     return GW_ERR_INVALID;
   }
   if (!path || !path[0]) {
-    store_set_err(err, errlen, "store: empty database path");
+    gw_errf(err, errlen, "store: empty database path");
     return GW_ERR_INVALID;
   }
   if (busy_timeout_ms < 0) {
-    store_set_err(err, errlen, "store: negative busy timeout %d ms",
-                  busy_timeout_ms);
+    gw_errf(err, errlen, "store: negative busy timeout %d ms", busy_timeout_ms);
     return GW_ERR_INVALID;
   }
   return ops->open(out, path, busy_timeout_ms, err, errlen);

@@ -16,20 +16,6 @@
 #include "gw_err.h"
 #include "gw_log.h"
 
-static void sub_why(char *why, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void sub_why(char *why, size_t n, const char *fmt, ...) {
-  va_list ap;
-
-  if (!why || n == 0) {
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(why, n, fmt, ap);
-  va_end(ap);
-}
-
 /* A value quoted for a message: control bytes escaped, long values cut. */
 static const char *sub_q(char *buf, size_t cap, const char *v) {
   return gw_log_quote(buf, cap, v, strnlen(v, 200));
@@ -51,7 +37,7 @@ int gw_sub_check_msisdn(const char *s, char *why, size_t n) {
 
   if (!s || strncmp(s, "+968", 4) != 0 || strlen(s) != 12 ||
       !sub_all_digits(s + 4, 8)) {
-    sub_why(why, n, "%s is not +968 followed by 8 digits",
+    gw_errf(why, n, "%s is not +968 followed by 8 digits",
             s ? sub_q(q, sizeof(q), s) : "nothing");
     return GW_ERR_INVALID;
   }
@@ -63,7 +49,7 @@ int gw_sub_check_civil_id(const char *s, char *why, size_t n) {
   size_t len = s ? strlen(s) : 0;
 
   if (len == 0 || len > 16 || !sub_all_digits(s, len)) {
-    sub_why(why, n, "%s is not a civil number (1 to 16 digits)",
+    gw_errf(why, n, "%s is not a civil number (1 to 16 digits)",
             s ? sub_q(q, sizeof(q), s) : "nothing");
     return GW_ERR_INVALID;
   }
@@ -117,18 +103,18 @@ int gw_sub_check_name(const char *s, char *why, size_t n) {
   unsigned cp = 0;
 
   if (!s || !s[0]) {
-    sub_why(why, n, "must not be empty");
+    gw_errf(why, n, "must not be empty");
     return GW_ERR_INVALID;
   }
   len = strlen(s);
   while (i < len) {
     size_t l = sub_utf8(p + i, len - i, &cp);
     if (l == 0) {
-      sub_why(why, n, "%s is not valid UTF-8", sub_q(q, sizeof(q), s));
+      gw_errf(why, n, "%s is not valid UTF-8", sub_q(q, sizeof(q), s));
       return GW_ERR_INVALID;
     }
     if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
-      sub_why(why, n, "%s contains a control character",
+      gw_errf(why, n, "%s contains a control character",
               sub_q(q, sizeof(q), s));
       return GW_ERR_INVALID;
     }
@@ -136,12 +122,12 @@ int gw_sub_check_name(const char *s, char *why, size_t n) {
     chars++;
   }
   if (chars > GW_SUB_NAME_CHARS) {
-    sub_why(why, n, "is %zu characters long, at most %d fit a certificate",
+    gw_errf(why, n, "is %zu characters long, at most %d fit a certificate",
             chars, GW_SUB_NAME_CHARS);
     return GW_ERR_INVALID;
   }
   if (s[0] == ' ' || s[len - 1] == ' ') {
-    sub_why(why, n, "%s begins or ends with a space", sub_q(q, sizeof(q), s));
+    gw_errf(why, n, "%s begins or ends with a space", sub_q(q, sizeof(q), s));
     return GW_ERR_INVALID;
   }
   return GW_OK;
@@ -160,7 +146,7 @@ int gw_sub_parse_operator(const char *s, const char **canon, char *why,
       return GW_OK;
     }
   }
-  sub_why(why, n, "%s is not omantel or ooredoo",
+  gw_errf(why, n, "%s is not omantel or ooredoo",
           s ? sub_q(q, sizeof(q), s) : "nothing");
   return GW_ERR_INVALID;
 }
@@ -170,7 +156,7 @@ int gw_sub_check_pin(const char *s, char *why, size_t n) {
   size_t len = s ? strlen(s) : 0;
 
   if (len < 4 || len > GW_SUB_PIN_MAX || !sub_all_digits(s, len)) {
-    sub_why(why, n, "a SIM PIN is 4 to %d digits", GW_SUB_PIN_MAX);
+    gw_errf(why, n, "a SIM PIN is 4 to %d digits", GW_SUB_PIN_MAX);
     return GW_ERR_INVALID;
   }
   return GW_OK;
@@ -180,7 +166,7 @@ int gw_sub_check_puk(const char *s, char *why, size_t n) {
   size_t len = s ? strlen(s) : 0;
 
   if (len != GW_SUB_PUK_LEN || !sub_all_digits(s, len)) {
-    sub_why(why, n, "a PUK is %d digits", GW_SUB_PUK_LEN);
+    gw_errf(why, n, "a PUK is %d digits", GW_SUB_PUK_LEN);
     return GW_ERR_INVALID;
   }
   return GW_OK;
@@ -202,7 +188,7 @@ int gw_sub_check_behaviour(const char *s, char *why, size_t n) {
     i = len;
   }
   if (i == 0 || i != len || len > GW_STORE_BEHAVIOUR_MAX) {
-    sub_why(why, n,
+    gw_errf(why, n,
             "%s is not a behaviour (a word of a-z, 0-9 and _, optionally "
             "\":\" and digits, as approve:1000)",
             sub_q(q, sizeof(q), s));
@@ -260,7 +246,7 @@ static int sub_request_set(gw_sub_request *r, const char *const *labels,
     bad = FLD_BEH;
   }
   if (bad >= 0) {
-    sub_why(why, n, "%s: %s", labels[bad], reason);
+    gw_errf(why, n, "%s: %s", labels[bad], reason);
     return GW_ERR_INVALID;
   }
   /* Every length was checked against these arrays above. */
@@ -287,20 +273,6 @@ int gw_sub_request_set(gw_sub_request *r, const char *msisdn,
 
 /* ---- provisioning ------------------------------------------------------- */
 
-static void sub_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void sub_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (!err || errlen == 0) {
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 /* The SIM's public key, read from its token right after generation. */
 static int sub_public_key(p11_token *t, const gw_sub_request *r, EVP_PKEY **pub,
                           char *err, size_t errlen) {
@@ -313,7 +285,7 @@ static int sub_public_key(p11_token *t, const gw_sub_request *r, EVP_PKEY **pub,
     p11_key_del(k);
   }
   if (rv != P11_OK) {
-    sub_err(err, errlen, "token: cannot read the new key: %s",
+    gw_errf(err, errlen, "token: cannot read the new key: %s",
             p11_strerror(rv));
     return gw_pki_p11_err(rv);
   }
@@ -343,18 +315,18 @@ int gw_sub_provision(p11_module *m, gw_pki_ca *ca, gw_store *st,
   }
   rv = gw_store_sub_get(st, r->msisdn, row);
   if (rv == GW_OK) {
-    sub_err(err, errlen, "already provisioned (%s, %s, certificate %s)",
+    gw_errf(err, errlen, "already provisioned (%s, %s, certificate %s)",
             row->operator_name, row->revoked ? "revoked" : "active",
             row->cert_serial);
     rv = GW_ERR_INVALID;
     goto done;
   }
   if (rv != GW_ERR_NOT_FOUND) {
-    sub_err(err, errlen, "registry: %s", gw_store_errmsg(st));
+    gw_errf(err, errlen, "registry: %s", gw_store_errmsg(st));
     goto done;
   }
   if (p11_token_find(m, r->msisdn, &t) == P11_OK) {
-    sub_err(err, errlen,
+    gw_errf(err, errlen,
             "a token with this label exists but the SIM is not in the "
             "registry (a provisioning that failed half-way?): delete it with "
             "softhsm2-util --delete-token --token %s and try again",
@@ -375,7 +347,7 @@ int gw_sub_provision(p11_module *m, gw_pki_ca *ca, gw_store *st,
                     sizeof(key_id));
   }
   if (rv != P11_OK) {
-    sub_err(err, errlen, "token: %s", p11_strerror(rv));
+    gw_errf(err, errlen, "token: %s", p11_strerror(rv));
     rv = gw_pki_p11_err(rv);
     goto done;
   }
@@ -415,14 +387,14 @@ int gw_sub_provision(p11_module *m, gw_pki_ca *ca, gw_store *st,
   if (rv == GW_OK) {
     rv = gw_store_sub_put(st, row);
     if (rv != GW_OK) {
-      sub_err(err, errlen,
+      gw_errf(err, errlen,
               "the token and certificate %s exist, but the registry failed: "
               "%s",
               row->cert_serial, gw_store_errmsg(st));
     }
   } else {
     ERR_clear_error();
-    sub_err(err, errlen, "cannot encode the certificate: %s", gw_strerror(rv));
+    gw_errf(err, errlen, "cannot encode the certificate: %s", gw_strerror(rv));
   }
   if (rv == GW_OK && cert) {
     *cert = x;
@@ -454,11 +426,11 @@ int gw_sub_revoke(gw_pki_ca *ca, gw_store *st, const char *msisdn,
   }
   rv = gw_store_sub_get(st, msisdn, row);
   if (rv == GW_ERR_NOT_FOUND) {
-    sub_err(err, errlen, "%s is not in the subscriber registry", msisdn);
+    gw_errf(err, errlen, "%s is not in the subscriber registry", msisdn);
     goto done;
   }
   if (rv != GW_OK) {
-    sub_err(err, errlen, "registry: %s", gw_store_errmsg(st));
+    gw_errf(err, errlen, "registry: %s", gw_store_errmsg(st));
     goto done;
   }
   if (row->revoked) {
@@ -478,7 +450,7 @@ int gw_sub_revoke(gw_pki_ca *ca, gw_store *st, const char *msisdn,
       reason == GW_PKI_REASON_NONE ? "" : gw_pki_reason_name(reason),
       (long long)when);
   if (rv != GW_OK) {
-    sub_err(err, errlen,
+    gw_errf(err, errlen,
             "index.txt says revoked, but the registry failed: %s (run the "
             "command again)",
             gw_store_errmsg(st));
@@ -544,7 +516,7 @@ static int csv_split(char *line, char **f, int max, char *why, size_t n) {
 
   for (;;) {
     if (count == max) {
-      sub_why(why, n, "more than %d fields", max);
+      gw_errf(why, n, "more than %d fields", max);
       return -1;
     }
     p += strspn(p, " \t");
@@ -552,7 +524,7 @@ static int csv_split(char *line, char **f, int max, char *why, size_t n) {
       f[count] = o = ++p;
       for (;;) {
         if (*p == '\0') {
-          sub_why(why, n, "field %d: a quoted field does not end on its line",
+          gw_errf(why, n, "field %d: a quoted field does not end on its line",
                   count + 1);
           return -1;
         }
@@ -568,7 +540,7 @@ static int csv_split(char *line, char **f, int max, char *why, size_t n) {
       }
       p += strspn(p, " \t");
       if (*p != ',' && *p != '\0') {
-        sub_why(why, n, "field %d: text after the closing quote", count + 1);
+        gw_errf(why, n, "field %d: text after the closing quote", count + 1);
         return -1;
       }
       *o = '\0';
@@ -584,7 +556,7 @@ static int csv_split(char *line, char **f, int max, char *why, size_t n) {
         e--;
       }
       if (memchr(f[count], '"', (size_t)(e - f[count]))) {
-        sub_why(why, n, "field %d: a quote inside an unquoted field",
+        gw_errf(why, n, "field %d: a quote inside an unquoted field",
                 count + 1);
         return -1;
       }
@@ -624,7 +596,7 @@ static int csv_header(gw_sub_csv *c, char *err, size_t errlen) {
     line = csv_line(&c->pos, end, &toolong);
     c->line++;
     if (!line) {
-      sub_err(err, errlen,
+      gw_errf(err, errlen,
               "%s: no header row (msisdn,civil_id,name,operator"
               "[,pin,puk][,behaviour...])",
               c->name);
@@ -635,13 +607,13 @@ static int csv_header(gw_sub_csv *c, char *err, size_t errlen) {
     }
   }
   if (toolong) {
-    sub_err(err, errlen, "%s:%ld: longer than %d bytes", c->name, c->line,
+    gw_errf(err, errlen, "%s:%ld: longer than %d bytes", c->name, c->line,
             CSV_LINE_MAX);
     return GW_ERR_INVALID;
   }
   n = csv_split(line, f, CSV_COLS_MAX, why, sizeof(why));
   if (n < 0) {
-    sub_err(err, errlen, "%s:%ld: header: %s", c->name, c->line, why);
+    gw_errf(err, errlen, "%s:%ld: header: %s", c->name, c->line, why);
     return GW_ERR_INVALID;
   }
   for (k = 0; k < CSV_NKNOWN; k++) {
@@ -655,7 +627,7 @@ static int csv_header(gw_sub_csv *c, char *err, size_t errlen) {
     }
     if (k < CSV_NKNOWN) {
       if (c->col[k] >= 0) {
-        sub_err(err, errlen, "%s:%ld: column %s appears twice", c->name,
+        gw_errf(err, errlen, "%s:%ld: column %s appears twice", c->name,
                 c->line, csv_cols[k]);
         return GW_ERR_INVALID;
       }
@@ -665,7 +637,7 @@ static int csv_header(gw_sub_csv *c, char *err, size_t errlen) {
     csv_norm(f[i], norm, sizeof(norm));
     for (k = 0; k < CSV_NKNOWN; k++) {
       if (strcmp(norm, csv_cols[k]) == 0) {
-        sub_err(err, errlen, "%s:%ld: column %s: did you mean %s?", c->name,
+        gw_errf(err, errlen, "%s:%ld: column %s: did you mean %s?", c->name,
                 c->line, sub_q(q, sizeof(q), f[i]), csv_cols[k]);
         return GW_ERR_INVALID;
       }
@@ -673,7 +645,7 @@ static int csv_header(gw_sub_csv *c, char *err, size_t errlen) {
   }
   for (k = 0; k < CSV_NREQUIRED; k++) {
     if (c->col[k] < 0) {
-      sub_err(err, errlen,
+      gw_errf(err, errlen,
               "%s:%ld: the header has no column %s (required: msisdn, "
               "civil_id, name, operator)",
               c->name, c->line, csv_cols[k]);
@@ -709,7 +681,7 @@ int gw_sub_csv_new(gw_sub_csv **out, const char *name, const char *text,
   c->text[len] = '\0';
   c->len = len;
   if (memchr(c->text, '\0', len)) {
-    sub_err(err, errlen, "%s: contains a NUL byte (not a text file)", name);
+    gw_errf(err, errlen, "%s: contains a NUL byte (not a text file)", name);
     gw_sub_csv_del(c);
     return GW_ERR_INVALID;
   }
@@ -762,7 +734,7 @@ int gw_sub_csv_next(gw_sub_csv *c, gw_sub_request *r, long *line, char *err,
     *line = c->line;
   }
   if (toolong) {
-    sub_err(err, errlen, "%s:%ld: longer than %d bytes", c->name, c->line,
+    gw_errf(err, errlen, "%s:%ld: longer than %d bytes", c->name, c->line,
             CSV_LINE_MAX);
     OPENSSL_cleanse(text, strlen(text));
     return GW_ERR_INVALID;
@@ -773,7 +745,7 @@ int gw_sub_csv_next(gw_sub_csv *c, gw_sub_request *r, long *line, char *err,
     n = -1;
   }
   if (n < 0) {
-    sub_err(err, errlen, "%s:%ld: %s", c->name, c->line, why);
+    gw_errf(err, errlen, "%s:%ld: %s", c->name, c->line, why);
     return GW_ERR_INVALID;
   }
   for (int k = 0; k < CSV_NKNOWN; k++) {
@@ -783,7 +755,7 @@ int gw_sub_csv_next(gw_sub_csv *c, gw_sub_request *r, long *line, char *err,
   rv = sub_request_set(r, labels, v[0], v[1], v[2], v[3], v[4], v[5], v[6], why,
                        sizeof(why));
   if (rv != GW_OK) {
-    sub_err(err, errlen, "%s:%ld: %s", c->name, c->line, why);
+    gw_errf(err, errlen, "%s:%ld: %s", c->name, c->line, why);
   }
   return rv;
 }
