@@ -3,6 +3,7 @@
 #include "mss.h"
 
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -625,4 +626,17 @@ int mss_display_fits(const char *utf8, size_t n, int *is_gsm7, size_t *units) {
     *units = gsm ? septets : ucs2;
   }
   return gsm ? septets <= MSS_DISPLAY_GSM7_MAX : ucs2 <= MSS_DISPLAY_UCS2_MAX;
+}
+
+int mss_fault_failf(mss_fault *f, int rc, int status, const char *fmt, ...) {
+  char detail[MSS_FAULT_DETAIL_MAX + 1];
+  va_list ap;
+
+  if (f) {
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    mss_fault_set(f, status, detail);
+  }
+  return rc;
 }

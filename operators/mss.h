@@ -286,6 +286,11 @@ mss_fault_code mss_fault_code_for(int status);
  * MSS_FAULT_DETAIL_MAX bytes on a UTF-8 boundary — it is free text). */
 void mss_fault_set(mss_fault *f, int status, const char *detail);
 
+/* For the codecs' parsers: when |f| is not NULL, mss_fault_set(f, status,
+ * <the formatted detail>); returns |rc|. */
+int mss_fault_failf(mss_fault *f, int rc, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ---- Helpers ---- */
 
 /* Returns 1 when |s| is a valid xs:NCName of 1..max_len bytes (ASCII letters,

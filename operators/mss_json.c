@@ -506,23 +506,6 @@ int mss_json_build_fault(const mss_fault *f, gw_buf *out) {
 /* Reading                                                                   */
 /* ======================================================================== */
 
-/* Fills |f| (if not NULL) and returns |rc|. */
-static int p_fail(mss_fault *f, int rc, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int p_fail(mss_fault *f, int rc, int status, const char *fmt, ...) {
-  char detail[MSS_FAULT_DETAIL_MAX + 1];
-  va_list ap;
-
-  if (f) {
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
-    mss_fault_set(f, status, detail);
-  }
-  return rc;
-}
-
 /* A loaded document: one root member, the message (or Fault). */
 typedef struct p_doc {
   json_t *root;
@@ -574,7 +557,8 @@ static int p_load_error(const json_error_t *e, mss_fault *f) {
 
   switch (json_error_code(e)) {
   case json_error_out_of_memory:
-    return p_fail(f, GW_ERR_NOMEM, MSS_INTERNAL_ERROR, "out of memory");
+    return mss_fault_failf(f, GW_ERR_NOMEM, MSS_INTERNAL_ERROR,
+                           "out of memory");
   case json_error_stack_overflow:
     why = "nested too deep";
     break;
@@ -601,9 +585,9 @@ static int p_load_error(const json_error_t *e, mss_fault *f) {
     why = "syntax error, or not an object";
     break;
   }
-  return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                "invalid JSON (%s) at line %d, column %d", why, e->line,
-                e->column);
+  return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                         "invalid JSON (%s) at line %d, column %d", why,
+                         e->line, e->column);
 }
 
 /* Parses |json| and finds the root member. On failure fills |f| (Sender
@@ -614,12 +598,12 @@ static int p_load(const char *json, size_t n, p_doc *d, mss_fault *f) {
 
   memset(d, 0, sizeof(*d));
   if (n > MSS_JSON_MAX_INPUT) {
-    return p_fail(f, GW_ERR_TOO_LARGE, MSS_WRONG_DATA_LENGTH,
-                  "message over %d bytes", MSS_JSON_MAX_INPUT);
+    return mss_fault_failf(f, GW_ERR_TOO_LARGE, MSS_WRONG_DATA_LENGTH,
+                           "message over %d bytes", MSS_JSON_MAX_INPUT);
   }
   if (!json || n == 0) {
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "empty message");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "empty message");
   }
   /* No JSON_ALLOW_NUL: \u0000 is refused. No JSON_DECODE_ANY: the root
    * must be an object or an array. */
@@ -629,14 +613,15 @@ static int p_load(const char *json, size_t n, p_doc *d, mss_fault *f) {
   }
   if (!json_is_object(d->root) || json_object_size(d->root) != 1) {
     p_free(d);
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "the document must be an object with exactly one member, "
-                  "the message");
+    return mss_fault_failf(
+        f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+        "the document must be an object with exactly one member, "
+        "the message");
   }
   if (too_deep(d->root, MSS_JSON_MAX_DEPTH)) {
     p_free(d);
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "nested deeper than %d levels", MSS_JSON_MAX_DEPTH);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "nested deeper than %d levels", MSS_JSON_MAX_DEPTH);
   }
   it = json_object_iter(d->root);
   d->name = json_object_iter_key(it);
@@ -669,13 +654,13 @@ static int p_get(json_t *obj, const char *path, const char *key, json_type t,
 
   *out = NULL;
   if (!v) {
-    return required ? p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
-                             "%s.%s: missing", path, key)
+    return required ? mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                                      "%s.%s: missing", path, key)
                     : GW_OK;
   }
   if (json_typeof(v) != t) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s.%s: not %s", path,
-                  key, type_word(t));
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s.%s: not %s",
+                           path, key, type_word(t));
   }
   *out = v;
   return GW_OK;
@@ -705,8 +690,8 @@ static int p_str(json_t *obj, const char *path, const char *key, char *dst,
   }
   n = json_string_length(v); /* == strlen: no NUL gets past the loader */
   if (n > cap) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                  "%s.%s: longer than %zu bytes", path, key, cap);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s.%s: longer than %zu bytes", path, key, cap);
   }
   memcpy(dst, json_string_value(v), n);
   dst[n] = '\0';
@@ -719,8 +704,8 @@ static int p_str_nonempty(json_t *obj, const char *path, const char *key,
   int rc = p_str(obj, path, key, dst, cap, 1, f);
 
   if (rc == GW_OK && !dst[0]) {
-    rc =
-        p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "%s.%s: empty", path, key);
+    rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "%s.%s: empty",
+                         path, key);
   }
   return rc;
 }
@@ -749,8 +734,9 @@ static int p_ncname(json_t *obj, const char *path, const char *key, char *dst,
     return rc;
   }
   if (!mss_ncname_valid(json_string_value(v), cap)) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                  "%s.%s: not an NCName of 1..%zu characters", path, key, cap);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s.%s: not an NCName of 1..%zu characters", path,
+                           key, cap);
   }
   memcpy(dst, json_string_value(v), json_string_length(v) + 1);
   return GW_OK;
@@ -767,8 +753,8 @@ static int p_instant(json_t *obj, const char *path, const char *key, char *dst,
   }
   if (json_string_length(v) > MSS_INSTANT_MAX ||
       !mss_instant_valid(json_string_value(v))) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                  "%s.%s: not an xs:dateTime", path, key);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s.%s: not an xs:dateTime", path, key);
   }
   memcpy(dst, json_string_value(v), json_string_length(v) + 1);
   return GW_OK;
@@ -798,15 +784,15 @@ static int p_digits(json_t *obj, const char *path, const char *key,
     x = x < DIGITS_SATURATE ? x * 10 + (s[i] - '0') : DIGITS_SATURATE;
   }
   if (n == 0 || i < n) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                  "%s.%s: not a string of digits", path, key);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s.%s: not a string of digits", path, key);
   }
   if (x > hi && clamp) {
     x = hi;
   }
   if (x < lo || x > hi) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s.%s: out of range",
-                  path, key);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s.%s: out of range", path, key);
   }
   *out = x;
   if (present) {
@@ -824,8 +810,8 @@ static int p_versions(json_t *m, const char *path, int *major, int *minor,
     return rc;
   }
   if (v != MSS_MAJOR_VERSION) {
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "%s.MajorVersion: only \"1\" is supported", path);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "%s.MajorVersion: only \"1\" is supported", path);
   }
   *major = MSS_MAJOR_VERSION;
   rc = p_digits(m, path, "MinorVersion", 0, INT_MAX, 0, 1, &v, NULL, f);
@@ -924,8 +910,8 @@ static int p_data(json_t *m, const char *path, const char *key, int required,
   }
   n = json_string_length(v);
   if (n > MSS_DATA_MAX) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_DATA_LENGTH,
-                  "%s.Data: longer than %d bytes", p, MSS_DATA_MAX);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_DATA_LENGTH,
+                           "%s.Data: longer than %d bytes", p, MSS_DATA_MAX);
   }
   memcpy(d->data, json_string_value(v), n + 1);
   d->len = n;
@@ -937,10 +923,10 @@ static int p_mode(json_t *m, const char *path, mss_mode *mode, mss_fault *f) {
   int rc = p_get(m, path, "MessagingMode", JSON_STRING, 1, &v, f);
 
   if (rc == GW_OK && mss_mode_parse(json_string_value(v), mode) != GW_OK) {
-    rc = p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                "%s.MessagingMode: not synch, asynchClientServer or "
-                "asynchServerServer",
-                path);
+    rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                         "%s.MessagingMode: not synch, asynchClientServer or "
+                         "asynchServerServer",
+                         path);
   }
   return rc;
 }
@@ -981,12 +967,12 @@ static int p_b64(json_t *obj, const char *path, const char *key,
   rc = mss_base64_decode(json_string_value(v), json_string_length(v), out, cap,
                          len);
   if (rc == GW_ERR_TOO_LARGE) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_DATA_LENGTH,
-                  "%s.%s: more than %zu bytes", path, key, cap);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_DATA_LENGTH,
+                           "%s.%s: more than %zu bytes", path, key, cap);
   }
   if (rc != GW_OK) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s.%s: bad base64", path,
-                  key);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s.%s: bad base64", path, key);
   }
   return GW_OK;
 }
@@ -1002,7 +988,8 @@ static int p_signature(json_t *m, const char *path, mss_signature *sig,
     return rc;
   }
   if (json_object_size(s) == 0) {
-    return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "%s: empty", p);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "%s: empty",
+                           p);
   }
   if (json_object_get(s, "Base64Signature")) {
     rc = p_b64(s, p, "Base64Signature", sig->sig, MSS_SIG_MAX, &sig->len, f);
@@ -1089,12 +1076,12 @@ static int p_common(const char *json, size_t n, p_doc *d, const char *name,
   if (strcmp(d->name, name) != 0) {
     /* Cut on a UTF-8 boundary: the detail must stay buildable. */
     copy_cut(got, sizeof(got) - 1, d->name, strlen(d->name));
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "expected %s, got %s", name, got);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "expected %s, got %s", name, got);
   }
   if (!json_is_object(d->msg)) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s: not an object",
-                  name);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s: not an object", name);
   }
   rc = p_versions(d->msg, name, major, minor, f);
   if (rc == GW_OK) {

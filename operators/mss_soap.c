@@ -495,23 +495,6 @@ int mss_soap_build_fault(const mss_fault *f, gw_buf *out) {
 /* Reading                                                                   */
 /* ======================================================================== */
 
-/* Fills |f| (if not NULL) and returns |rc|. */
-static int p_fail(mss_fault *f, int rc, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int p_fail(mss_fault *f, int rc, int status, const char *fmt, ...) {
-  char detail[MSS_FAULT_DETAIL_MAX + 1];
-  va_list ap;
-
-  if (f) {
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
-    mss_fault_set(f, status, detail);
-  }
-  return rc;
-}
-
 /* The parser context's flag word, kept in ctxt->_private. */
 typedef struct p_flags {
   int doctype;
@@ -658,17 +641,18 @@ static int p_load(const char *xml, size_t n, p_doc *d, mss_fault *f) {
 
   memset(d, 0, sizeof(*d));
   if (n > MSS_SOAP_MAX_INPUT) {
-    return p_fail(f, GW_ERR_TOO_LARGE, MSS_WRONG_DATA_LENGTH,
-                  "message over %d bytes", MSS_SOAP_MAX_INPUT);
+    return mss_fault_failf(f, GW_ERR_TOO_LARGE, MSS_WRONG_DATA_LENGTH,
+                           "message over %d bytes", MSS_SOAP_MAX_INPUT);
   }
   if (!xml || n == 0) {
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "empty message");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "empty message");
   }
   mss_soap_init();
   ctxt = xmlNewParserCtxt();
   if (!ctxt) {
-    return p_fail(f, GW_ERR_NOMEM, MSS_INTERNAL_ERROR, "out of memory");
+    return mss_fault_failf(f, GW_ERR_NOMEM, MSS_INTERNAL_ERROR,
+                           "out of memory");
   }
   ctxt->_private = &fl;
   ctxt->sax->internalSubset = p_internal_subset;
@@ -682,27 +666,29 @@ static int p_load(const char *xml, size_t n, p_doc *d, mss_fault *f) {
   xmlFreeParserCtxt(ctxt);
   if (fl.doctype) {
     p_free(d);
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "DOCTYPE not allowed");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "DOCTYPE not allowed");
   }
   if (!d->doc) {
     if (nomem) {
-      return p_fail(f, GW_ERR_NOMEM, MSS_INTERNAL_ERROR, "out of memory");
+      return mss_fault_failf(f, GW_ERR_NOMEM, MSS_INTERNAL_ERROR,
+                             "out of memory");
     }
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "not well-formed XML");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "not well-formed XML");
   }
   root = xmlDocGetRootElement(d->doc);
   if (!root || p_too_deep(root)) {
     p_free(d);
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  root ? "elements nested deeper than %d" : "no element",
-                  MSS_SOAP_MAX_DEPTH);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           root ? "elements nested deeper than %d"
+                                : "no element",
+                           MSS_SOAP_MAX_DEPTH);
   }
   if (!is_el(root, MSS_SOAP_NS, "Envelope")) {
     p_free(d);
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "not a SOAP 1.2 Envelope");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "not a SOAP 1.2 Envelope");
   }
   /* Envelope: Header? Body, nothing else in the SOAP namespace matters. */
   c = first_el(root);
@@ -711,15 +697,15 @@ static int p_load(const char *xml, size_t n, p_doc *d, mss_fault *f) {
   }
   if (!is_el(c, MSS_SOAP_NS, "Body")) {
     p_free(d);
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "no SOAP 1.2 Body");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "no SOAP 1.2 Body");
   }
   d->body = c;
   first = first_el(c);
   if (!first) {
     p_free(d);
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "empty SOAP Body");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "empty SOAP Body");
   }
   if (is_el(first, MSS_SOAP_NS, "Fault")) {
     d->fault = first;
@@ -733,8 +719,8 @@ static int p_load(const char *xml, size_t n, p_doc *d, mss_fault *f) {
   d->msg = first_el(first);
   if (!d->msg) {
     p_free(d);
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "no MSS message in the SOAP Body");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "no MSS message in the SOAP Body");
   }
   return GW_OK;
 }
@@ -742,12 +728,14 @@ static int p_load(const char *xml, size_t n, p_doc *d, mss_fault *f) {
 /* Checks that the message element is |name| in the ETSI namespace. */
 static int p_expect(const p_doc *d, const char *name, mss_fault *f) {
   if (!is_el(d->msg, MSS_NS, NULL)) {
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "%s: not in namespace " MSS_NS, (const char *)d->msg->name);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "%s: not in namespace " MSS_NS,
+                           (const char *)d->msg->name);
   }
   if (strcmp((const char *)d->msg->name, name) != 0) {
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "expected %s, got %.64s", name, (const char *)d->msg->name);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "expected %s, got %.64s", name,
+                           (const char *)d->msg->name);
   }
   return GW_OK;
 }
@@ -810,8 +798,8 @@ static int p_attr(xmlNodePtr n, const char *name, char *dst, size_t cap,
   dst[0] = '\0';
   if (!v) {
     if (required) {
-      return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "%s/@%s missing",
-                    (const char *)n->name, name);
+      return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                             "%s/@%s missing", (const char *)n->name, name);
     }
     return GW_OK;
   }
@@ -819,8 +807,8 @@ static int p_attr(xmlNodePtr n, const char *name, char *dst, size_t cap,
   xmlFree(v);
   if (bad) {
     dst[0] = '\0';
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s/@%s too long",
-                  (const char *)n->name, name);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s/@%s too long", (const char *)n->name, name);
   }
   return GW_OK;
 }
@@ -873,8 +861,9 @@ static int p_attr_int(xmlNodePtr n, const char *name, long long lo,
     *present = 0;
   }
   if (rc == GW_ERR_INVALID && f && f->subcode == MSS_WRONG_PARAM) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s/@%s not an integer",
-                  (const char *)n->name, name);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s/@%s not an integer", (const char *)n->name,
+                           name);
   }
   if (rc != GW_OK) {
     return rc;
@@ -883,8 +872,9 @@ static int p_attr_int(xmlNodePtr n, const char *name, long long lo,
     return GW_OK;
   }
   if (parse_int(buf, lo, hi, clamp, out) != 0) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                  "%s/@%s not a valid integer", (const char *)n->name, name);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "%s/@%s not a valid integer", (const char *)n->name,
+                           name);
   }
   if (present) {
     *present = 1;
@@ -903,8 +893,8 @@ static int p_versions(xmlNodePtr m, int *major, int *minor, mss_fault *f) {
     return rc;
   }
   if (v != MSS_MAJOR_VERSION) {
-    return p_fail(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
-                  "MajorVersion %lld not supported", v);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_INCOMPATIBLE_INTERFACE,
+                           "MajorVersion %lld not supported", v);
   }
   *major = (int)v;
   rc = p_attr_int(m, "MinorVersion", 0, INT_MAX, 0, 1, &v, NULL, f);
@@ -920,16 +910,17 @@ static int p_ap_info(xmlNodePtr m, mss_ap_info *ap, mss_fault *f) {
   int rc;
 
   if (!n) {
-    return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "AP_Info missing");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                           "AP_Info missing");
   }
   rc = p_attr(n, "AP_ID", ap->ap_id, MSS_URI_MAX, 1, f);
   if (rc == GW_OK) {
     rc = p_attr(n, "AP_TransID", ap->ap_trans_id, MSS_TRANSID_MAX, 1, f);
     if ((rc == GW_OK && !mss_ncname_valid(ap->ap_trans_id, MSS_TRANSID_MAX)) ||
         (rc != GW_OK && f && f->subcode == MSS_WRONG_PARAM)) {
-      rc = p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                  "AP_TransID is not an NCName of 1..%d characters",
-                  MSS_TRANSID_MAX);
+      rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "AP_TransID is not an NCName of 1..%d characters",
+                           MSS_TRANSID_MAX);
     }
   }
   if (rc == GW_OK) {
@@ -937,12 +928,12 @@ static int p_ap_info(xmlNodePtr m, mss_ap_info *ap, mss_fault *f) {
     xmlChar *v = xmlGetNoNsProp(n, (const xmlChar *)"AP_PWD");
 
     if (!v) {
-      rc = p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
-                  "AP_Info/@AP_PWD missing");
+      rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                           "AP_Info/@AP_PWD missing");
     } else {
       if (strlen((const char *)v) > MSS_PWD_MAX) {
-        rc = p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                    "AP_Info/@AP_PWD too long");
+        rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                             "AP_Info/@AP_PWD too long");
       } else {
         memcpy(ap->ap_pwd, v, strlen((const char *)v) + 1);
       }
@@ -953,8 +944,8 @@ static int p_ap_info(xmlNodePtr m, mss_ap_info *ap, mss_fault *f) {
   if (rc == GW_OK) {
     rc = p_attr(n, "Instant", ap->instant, MSS_INSTANT_MAX, 1, f);
     if (rc == GW_OK && !mss_instant_valid(ap->instant)) {
-      rc = p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                  "AP_Info/@Instant is not an xs:dateTime");
+      rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "AP_Info/@Instant is not an xs:dateTime");
     }
   }
   if (rc == GW_OK) {
@@ -979,7 +970,8 @@ static int p_child_text(xmlNodePtr parent, const char *name, char *dst,
   dst[0] = '\0';
   if (!n) {
     if (required) {
-      return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "%s missing", name);
+      return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "%s missing",
+                             name);
     }
     return GW_OK;
   }
@@ -991,7 +983,8 @@ static int p_child_text(xmlNodePtr parent, const char *name, char *dst,
   xmlFree(t);
   if (bad) {
     dst[0] = '\0';
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s too long", name);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s too long",
+                           name);
   }
   return GW_OK;
 }
@@ -1001,19 +994,21 @@ static int p_mssp_info(xmlNodePtr m, mss_mssp_info *mi, mss_fault *f) {
   int rc;
 
   if (!n) {
-    return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "MSSP_Info missing");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                           "MSSP_Info missing");
   }
   rc = p_attr(n, "Instant", mi->instant, MSS_INSTANT_MAX, 0, f);
   if (rc == GW_OK && mi->instant[0] && !mss_instant_valid(mi->instant)) {
-    rc = p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                "MSSP_Info/@Instant is not an xs:dateTime");
+    rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                         "MSSP_Info/@Instant is not an xs:dateTime");
   }
   if (rc != GW_OK) {
     return rc;
   }
   id = child(n, MSS_NS, "MSSP_ID");
   if (!id) {
-    return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "MSSP_ID missing");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                           "MSSP_ID missing");
   }
   return p_child_text(id, "URI", mi->id, MSS_URI_MAX, 0, f);
 }
@@ -1028,14 +1023,15 @@ static int p_mobile_user(xmlNodePtr m, char *msisdn, int required,
   msisdn[0] = '\0';
   if (!n) {
     if (required) {
-      return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "MobileUser missing");
+      return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                             "MobileUser missing");
     }
     return GW_OK;
   }
   rc = p_child_text(n, "MSISDN", msisdn, MSS_MSISDN_MAX, required == 1, f);
   if (rc == GW_OK && required == 1 && !msisdn[0]) {
-    rc =
-        p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "MobileUser/MSISDN empty");
+    rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                         "MobileUser/MSISDN empty");
   }
   return rc;
 }
@@ -1061,8 +1057,8 @@ static int p_data(xmlNodePtr n, const char *name, mss_data *d, mss_fault *f) {
   len = strlen(t);
   if (len > MSS_DATA_MAX) {
     xmlFree(t);
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_DATA_LENGTH,
-                  "%s longer than %d bytes", name, MSS_DATA_MAX);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_DATA_LENGTH,
+                           "%s longer than %d bytes", name, MSS_DATA_MAX);
   }
   memcpy(d->data, t, len + 1);
   d->len = len;
@@ -1090,13 +1086,14 @@ static int p_status(xmlNodePtr m, mss_status_info *st, int required,
 
   memset(st, 0, sizeof(*st));
   if (!n) {
-    return required
-               ? p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "Status missing")
-               : GW_OK;
+    return required ? mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                                      "Status missing")
+                    : GW_OK;
   }
   code = child(n, MSS_NS, "StatusCode");
   if (!code) {
-    return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "StatusCode missing");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                           "StatusCode missing");
   }
   rc = p_attr_int(code, "Value", 1, INT_MAX, 0, 1, &v, NULL, f);
   if (rc != GW_OK) {
@@ -1126,12 +1123,12 @@ static int p_b64(xmlNodePtr n, unsigned char *out, size_t cap, size_t *len,
   rc = mss_base64_decode(t, strlen(t), out, cap, len);
   xmlFree(t);
   if (rc == GW_ERR_TOO_LARGE) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_DATA_LENGTH, "%s too long",
-                  (const char *)n->name);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_DATA_LENGTH,
+                           "%s too long", (const char *)n->name);
   }
   if (rc != GW_OK) {
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s: bad base64",
-                  (const char *)n->name);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "%s: bad base64",
+                           (const char *)n->name);
   }
   return GW_OK;
 }
@@ -1146,8 +1143,8 @@ static int p_signature(xmlNodePtr m, mss_signature *sig, mss_fault *f) {
   }
   c = first_el(n);
   if (!c) {
-    return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
-                  "MSS_Signature is empty");
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                           "MSS_Signature is empty");
   }
   if (is_el(c, MSS_NS, "Base64Signature")) {
     rc = p_b64(c, sig->sig, MSS_SIG_MAX, &sig->len, f);
@@ -1160,8 +1157,9 @@ static int p_signature(xmlNodePtr m, mss_signature *sig, mss_fault *f) {
     v = child(c, MSS_FICOM_NS, "SignatureValue");
     cert = child(c, MSS_FICOM_NS, "X509Certificate");
     if (!v || !cert) {
-      return p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM, "PKCS1/%s missing",
-                    v ? "X509Certificate" : "SignatureValue");
+      return mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                             "PKCS1/%s missing",
+                             v ? "X509Certificate" : "SignatureValue");
     }
     rc = p_b64(v, sig->sig, MSS_SIG_MAX, &sig->len, f);
     if (rc == GW_OK) {
@@ -1184,9 +1182,9 @@ static int p_trans_id(xmlNodePtr m, char *dst, int required, mss_fault *f) {
       (rc == GW_OK && !dst[0] &&
        xmlHasProp(m, (const xmlChar *)"MSSP_TransID"))) {
     dst[0] = '\0';
-    return p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
-                  "MSSP_TransID is not an NCName of 1..%d characters",
-                  MSS_MSSP_TRANSID_MAX);
+    return mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "MSSP_TransID is not an NCName of 1..%d characters",
+                           MSS_MSSP_TRANSID_MAX);
   }
   return rc;
 }
@@ -1317,14 +1315,16 @@ int mss_soap_parse_signature_req(const char *xml, size_t n,
   if (rc == GW_OK) {
     rc = p_attr(m, "MessagingMode", mode, sizeof(mode) - 1, 1, f);
     if (rc == GW_ERR_INVALID && f && f->subcode == MSS_WRONG_PARAM) {
-      rc = p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "bad MessagingMode");
+      rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                           "bad MessagingMode");
     } else if (rc == GW_OK) {
       /* The schema's enumeration is on xs:string: no trimming allowed. */
       xmlChar *raw = xmlGetNoNsProp(m, (const xmlChar *)"MessagingMode");
 
       if (!raw ||
           mss_mode_parse((const char *)raw, &out->messaging_mode) != GW_OK) {
-        rc = p_fail(f, GW_ERR_INVALID, MSS_WRONG_PARAM, "bad MessagingMode");
+        rc = mss_fault_failf(f, GW_ERR_INVALID, MSS_WRONG_PARAM,
+                             "bad MessagingMode");
       }
       xmlFree(raw);
     }
@@ -1339,8 +1339,8 @@ int mss_soap_parse_signature_req(const char *xml, size_t n,
   if (rc == GW_OK) {
     dtbs = child(m, MSS_NS, "DataToBeSigned");
     rc = dtbs ? p_data(dtbs, "DataToBeSigned", &out->data_to_be_signed, f)
-              : p_fail(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
-                       "DataToBeSigned missing");
+              : mss_fault_failf(f, GW_ERR_INVALID, MSS_MISSING_PARAM,
+                                "DataToBeSigned missing");
   }
   if (rc == GW_OK) {
     dtbd = child(m, MSS_NS, "DataToBeDisplayed");
