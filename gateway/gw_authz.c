@@ -1801,29 +1801,6 @@ static const char PAGE_JS[] =
     ".then(function(r){if(r.j.redirect){location.assign(r.j.redirect);}});});"
     "})();";
 
-static int make_nonce(char *out, size_t cap) {
-  unsigned char r[16];
-
-  if (cap < 33 || RAND_bytes(r, sizeof(r)) != 1) {
-    return -1;
-  }
-  for (size_t i = 0; i < sizeof(r); i++) {
-    snprintf(out + 2 * i, 3, "%02x", r[i]);
-  }
-  return 0;
-}
-
-static void set_csp(gw_exch *x, const char *nonce) {
-  char csp[400];
-
-  snprintf(csp, sizeof(csp),
-           "default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; "
-           "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-           "form-action 'self'; frame-ancestors 'none'",
-           nonce, nonce);
-  gw_resp_header(x, "content-security-policy", csp);
-}
-
 static void page_head(gw_buf *b, const lang_text *L, const char *nonce,
                       const char *title) {
   gw_buf_printf(b,
@@ -1860,7 +1837,7 @@ static void send_login_page(gw_exch *x, const lang_text *L, const char *csrf,
   gw_buf b, href;
   char nonce[40];
 
-  if (make_nonce(nonce, sizeof(nonce)) != 0) {
+  if (gw_page_nonce(nonce, sizeof(nonce)) != GW_OK) {
     gw_resp_error(x, 500, "internal_error", "no random bytes");
     return;
   }
@@ -1893,7 +1870,7 @@ static void send_login_page(gw_exch *x, const lang_text *L, const char *csrf,
       csrf, L->label, L->placeholder, L->start, L->code_label, L->cancel);
   gw_buf_printf(&b, "<script nonce=\"%s\">%s%s</script>\n</body>\n</html>\n",
                 nonce, L->js, PAGE_JS);
-  set_csp(x, nonce);
+  gw_resp_page_csp(x, nonce, "'self'");
   if (b.len >= PAGE_CAP - 1) {
     gw_resp_error(x, 500, "internal_error", "the page could not be built");
   } else {
@@ -1910,7 +1887,7 @@ static void send_plain_page(gw_exch *x, int status, const lang_text *L,
   gw_buf b;
   char nonce[40];
 
-  if (make_nonce(nonce, sizeof(nonce)) != 0) {
+  if (gw_page_nonce(nonce, sizeof(nonce)) != GW_OK) {
     gw_resp_error(x, 500, "internal_error", "no random bytes");
     return;
   }
@@ -1921,7 +1898,7 @@ static void send_plain_page(gw_exch *x, int status, const lang_text *L,
   gw_buf_puts(&b, "</h1>\n<p id=\"message\">");
   html_append(&b, text);
   gw_buf_puts(&b, "</p>\n</div>\n</main>\n</body>\n</html>\n");
-  set_csp(x, nonce);
+  gw_resp_page_csp(x, nonce, "'self'");
   gw_resp_send(x, status, "text/html; charset=utf-8", b.data, b.len);
   gw_buf_free(&b);
 }

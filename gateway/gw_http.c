@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/rand.h>
+
 #include "gw_err.h"
 #include "gw_log.h"
 #include "gw_server_int.h"
@@ -792,4 +794,27 @@ void gw_resp_error(gw_exch *x, int status, const char *code, const char *fmt,
   /* jansson escapes whatever of the request the message quotes. */
   gw_resp_json(x, status,
                json_pack("{s:s, s:s}", "error", code, "message", msg));
+}
+
+int gw_page_nonce(char *out, size_t cap) {
+  unsigned char r[16];
+
+  if (!out || cap < 2 * sizeof(r) + 1 || RAND_bytes(r, sizeof(r)) != 1) {
+    return GW_ERR_INTERNAL;
+  }
+  for (size_t i = 0; i < sizeof(r); i++) {
+    snprintf(out + 2 * i, 3, "%02x", r[i]);
+  }
+  return GW_OK;
+}
+
+int gw_resp_page_csp(gw_exch *x, const char *nonce, const char *form_action) {
+  char csp[400];
+
+  snprintf(csp, sizeof(csp),
+           "default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; "
+           "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+           "form-action %s; frame-ancestors 'none'",
+           nonce, nonce, form_action);
+  return gw_resp_header(x, "content-security-policy", csp);
 }

@@ -89,6 +89,16 @@ int gw_req_form(gw_exch *x, gw_form *f);
  * Returns GW_OK, GW_ERR_LIMIT (more than 16 headers) or GW_ERR_NOMEM. */
 int gw_resp_header(gw_exch *x, const char *name, const char *value);
 
+/* Self-contained HTML pages (one inline <style>, one inline <script>):
+ * gw_page_nonce writes a fresh nonce (128 random bits, hex) into |out|
+ * (|cap| >= 33) and returns GW_OK or GW_ERR_INTERNAL (no randomness);
+ * gw_resp_page_csp sets a Content-Security-Policy that allows exactly the
+ * elements carrying that nonce, fetches to the page's own origin,
+ * |form_action| ("'self'" or "'none'"), no framing. Returns gw_resp_header's
+ * result. The server's default policy for HTML allows no inline code. */
+int gw_page_nonce(char *out, size_t cap);
+int gw_resp_page_csp(gw_exch *x, const char *nonce, const char *form_action);
+
 /* Sends the response: |status|, |content_type| (may be NULL for no body)
  * and |n| bytes of |body| (copied). Adds Content-Length, the security
  * headers and Cache-Control: no-store unless set. A second call is

@@ -1205,33 +1205,6 @@ static void put_script(hs_out *o, const hs_lang *L, const char *nonce) {
   out_s(o, "</script>\n</body>\n</html>\n");
 }
 
-/* A fresh CSP nonce: 128 random bits in hex. Returns 0 or -1. */
-static int make_nonce(char *out, size_t cap) {
-  unsigned char r[16];
-
-  if (cap < 2 * sizeof(r) + 1 || RAND_bytes(r, sizeof(r)) != 1) {
-    return -1;
-  }
-  for (size_t i = 0; i < sizeof(r); i++) {
-    snprintf(out + 2 * i, 3, "%02x", r[i]);
-  }
-  return 0;
-}
-
-/* The server's default policy for HTML forbids inline script and style;
- * this page is one self-contained document, so it allows exactly its own
- * two elements (the nonce) and talks to its own origin only. */
-static int set_csp(gw_exch *x, const char *nonce) {
-  char csp[320];
-
-  snprintf(csp, sizeof(csp),
-           "default-src 'none'; script-src 'nonce-%s'; style-src "
-           "'nonce-%s'; connect-src 'self'; img-src 'self' data:; "
-           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-           nonce, nonce);
-  return gw_resp_header(x, "content-security-policy", csp);
-}
-
 static void send_page(gw_exch *x, const char *msisdn, const hs_lang *L) {
   mock_app *app = app_of(x);
   mock_tx_info *t = NULL;
@@ -1242,7 +1215,7 @@ static void send_page(gw_exch *x, const char *msisdn, const hs_lang *L) {
 
   memset(&o, 0, sizeof(o));
   gw_buf_init(&o.b, HS_PAGE_MAX);
-  if (make_nonce(nonce, sizeof(nonce)) != 0) {
+  if (gw_page_nonce(nonce, sizeof(nonce)) != GW_OK) {
     gw_resp_error(x, 500, "internal_error", "no random bytes");
     goto cleanup;
   }
@@ -1257,7 +1230,7 @@ static void send_page(gw_exch *x, const char *msisdn, const hs_lang *L) {
   put_body(&o, L, app->operator_name, msisdn,
            phone_version(app->handset, msisdn), t, n);
   put_script(&o, L, nonce);
-  if (o.err || set_csp(x, nonce) != GW_OK) {
+  if (o.err || gw_resp_page_csp(x, nonce, "'none'") != GW_OK) {
     gw_resp_error(x, 500, "internal_error", "the page could not be built");
     goto cleanup;
   }
