@@ -1214,7 +1214,7 @@ int op_etsi_notify(op_adapter *a, const op_notify_in *in, gw_buf *ack,
   mss_fault fault;
   nt_wait *w;
   nt_done *d;
-  int rv, applied = 0, repeat = 0;
+  int rv, ack_rv, applied = 0, repeat = 0;
 
   memset(ans, 0, sizeof(*ans));
   op_adapter_count_request(a, OP_REQ_NOTIFY);
@@ -1261,6 +1261,9 @@ int op_etsi_notify(op_adapter *a, const op_notify_in *in, gw_buf *ack,
                   NULL);
   }
   EVP_Digest(in->body, in->body_len, hash, NULL, EVP_sha256(), NULL);
+  /* The acknowledgement now, while |note| is ours: once applied it belongs
+   * to the transaction's loop. Discarded when the notification is refused. */
+  ack_rv = build_ack(ea, note, ack);
 
   pthread_mutex_lock(&nt->mu);
   w = nt_find_wait(nt, note->ap_info.ap_trans_id);
@@ -1290,6 +1293,7 @@ int op_etsi_notify(op_adapter *a, const op_notify_in *in, gw_buf *ack,
     if (!d && !repeat) {
       pthread_mutex_unlock(&nt->mu);
       free(note);
+      gw_buf_reset(ack);
       return refuse(ea, ans, 404, "unknown_transaction", OP_NOTIFY_UNMATCHED,
                     "no transaction of ours has this MSSP_TransID", NULL);
     }
@@ -1297,21 +1301,15 @@ int op_etsi_notify(op_adapter *a, const op_notify_in *in, gw_buf *ack,
   pthread_mutex_unlock(&nt->mu);
   if (!applied && !repeat) {
     free(note);
+    gw_buf_reset(ack);
     return refuse(ea, ans, 409, "already_finished", OP_NOTIFY_UNMATCHED,
                   w ? "the transaction already has another notification, or "
                       "another MSSP_TransID"
                     : "the transaction has ended",
                   NULL);
   }
-  /* |note| was handed over when applied: build from a fresh parse. */
-  if (!note) {
-    note = calloc(1, sizeof(*note));
-    if (note) {
-      ea->codec->parse_status_resp(in->body, in->body_len, note, &fault);
-    }
-  }
-  rv = note ? build_ack(ea, note, ack) : GW_ERR_NOMEM;
-  free(note);
+  rv = ack_rv;
+  free(note); /* NULL when applied: handed over */
   if (!applied) {
     atomic_fetch_add_explicit(&a->m.notify[OP_NOTIFY_REPEATED], 1,
                               memory_order_relaxed);
